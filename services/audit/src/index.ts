@@ -1,0 +1,2 @@
+/** Public API of the audit service package. */
+export * from './domain';
