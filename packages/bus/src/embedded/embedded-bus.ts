@@ -1,0 +1,269 @@
+/**
+ * The embedded bus: the port's semantics (durable consumers, explicit acks, redelivery after ack wait,
+ * backoff, dead-letter, dedupe window) on one SQLite file, for running every service in one process.
+ * Several service handles share one `EmbeddedBus`; other processes may open the same file.
+ */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { resolveConsumeOptions, type ResolvedConsumeOptions } from '../delivery-policy';
+import { DEFAULT_MAX_PAYLOAD_BYTES, envelopeToHeaders, validateEnvelope } from '../envelope';
+import { BusClosedError, PublishNotAllowedError } from '../errors';
+import type {
+  BusErrorReporter,
+  ConsumeOptions,
+  EventEnvelope,
+  EventHandler,
+  PublishAck,
+  ServiceBus,
+  Subscription,
+} from '../port';
+import { processDelivery, type DeliveryControl } from '../process-delivery';
+import { streamsOwnedBy, type StreamSettings } from '../stream-config';
+import { mayPublish, type ServiceName } from '../topology';
+import { withProducerSpan } from '../trace';
+import { SqliteBusStore, type StoredMessage } from './sqlite-bus-store';
+
+export interface EmbeddedBusOptions {
+  readonly streams?: StreamSettings;
+  readonly maxPayloadBytes?: number;
+  /**
+   * How often an idle consumer looks for work published by another process (default 500 ms). Work from
+   * this process wakes consumers at once; redeliveries wake them when due.
+   */
+  readonly pollIntervalMs?: number;
+  /** Retention sweep interval (default 60 s). */
+  readonly pruneIntervalMs?: number;
+  readonly onError?: BusErrorReporter;
+}
+
+const defaultReporter: BusErrorReporter = (error, where) => {
+  const code = error instanceof Error ? ((error as { code?: unknown }).code ?? error.name) : 'unknown';
+  process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'bus error', where, code: String(code) })}\n`);
+};
+
+/** One bus file shared by all services of the process. */
+export class EmbeddedBus {
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly handles = new Set<EmbeddedServiceBus>();
+  private readonly pruneTimer: NodeJS.Timeout;
+  private closed = false;
+  readonly onError: BusErrorReporter;
+
+  private constructor(
+    readonly store: SqliteBusStore,
+    readonly options: EmbeddedBusOptions,
+  ) {
+    this.onError = options.onError ?? defaultReporter;
+    this.prune();
+    this.pruneTimer = setInterval(() => this.prune(), options.pruneIntervalMs ?? 60_000);
+    this.pruneTimer.unref();
+  }
+
+  /** Opens (creating if needed) the bus file. */
+  static open(file: string, options: EmbeddedBusOptions = {}): EmbeddedBus {
+    return new EmbeddedBus(new SqliteBusStore(file), options);
+  }
+
+  /** A publisher/consumer bound to one service identity; publishes are checked against its grant. */
+  forService(service: ServiceName): EmbeddedServiceBus {
+    if (this.closed) throw new BusClosedError();
+    const handle = new EmbeddedServiceBus(this, service, (h) => this.handles.delete(h));
+    this.handles.add(handle);
+    return handle;
+  }
+
+  /** Reads a stream's stored messages, e.g. the dead-letter stream for an operator. */
+  read(stream: string, options: { subject?: string; fromSeq?: number; limit?: number } = {}): StoredMessage[] {
+    return this.store.read(stream, options);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** @internal wakes consumers of `stream` after a commit */
+  notify(stream: string): void {
+    const set = this.waiters.get(stream);
+    if (set === undefined) return;
+    this.waiters.delete(stream);
+    for (const wake of set) wake();
+  }
+
+  /** @internal resolves on `notify(stream)` or after `ms` */
+  waitFor(stream: string, ms: number): { promise: Promise<void>; cancel: () => void } {
+    let wake!: () => void;
+    const promise = new Promise<void>((resolve) => (wake = resolve));
+    const timer = setTimeout(wake, ms);
+    const set = this.waiters.get(stream) ?? new Set();
+    set.add(wake);
+    this.waiters.set(stream, set);
+    const cancel = () => {
+      clearTimeout(timer);
+      set.delete(wake);
+      wake();
+    };
+    void promise.then(() => {
+      clearTimeout(timer);
+      set.delete(wake);
+    });
+    return { promise, cancel };
+  }
+
+  private prune(): void {
+    try {
+      this.store.prune(Date.now());
+    } catch (error) {
+      this.onError(error, 'embedded.prune');
+    }
+  }
+
+  /** Stops every handle's consumers (draining), then closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.pruneTimer);
+    await Promise.all([...this.handles].map((handle) => handle.close()));
+    this.store.close();
+  }
+}
+
+/** A service's view of the embedded bus. */
+export class EmbeddedServiceBus implements ServiceBus {
+  private readonly subscriptions = new Set<EmbeddedSubscription>();
+  private closed = false;
+
+  constructor(
+    readonly bus: EmbeddedBus,
+    readonly service: ServiceName,
+    private readonly onClosed: (handle: EmbeddedServiceBus) => void,
+  ) {}
+
+  async publish(envelope: EventEnvelope): Promise<PublishAck> {
+    if (this.closed || this.bus.isClosed) throw new BusClosedError();
+    if (!mayPublish(this.service, envelope.subject)) throw new PublishNotAllowedError(this.service, envelope.subject);
+    validateEnvelope(envelope, this.bus.options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
+    return withProducerSpan('sealpost-embedded', envelope, async (traceHeaders) => {
+      const headers = envelopeToHeaders({ ...envelope, headers: traceHeaders });
+      const ack = this.bus.store.append(envelope.subject, envelope.payload, headers, envelope.id, Date.now());
+      if (!ack.duplicate) this.bus.notify(ack.stream);
+      return ack;
+    });
+  }
+
+  async ensureStreams(): Promise<void> {
+    for (const spec of streamsOwnedBy(this.service, this.bus.options.streams)) this.bus.store.upsertStream(spec);
+  }
+
+  async consume(options: ConsumeOptions, handler: EventHandler): Promise<Subscription> {
+    if (this.closed || this.bus.isClosed) throw new BusClosedError();
+    const resolved = resolveConsumeOptions(this.service, options);
+    this.bus.store.upsertConsumer(resolved.stream, resolved.durable, resolved.filterSubjects);
+    const subscription = new EmbeddedSubscription(this, resolved, handler, (sub) => this.subscriptions.delete(sub));
+    this.subscriptions.add(subscription);
+    subscription.start();
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((sub) => sub.stop()));
+    this.onClosed(this);
+  }
+}
+
+class EmbeddedSubscription implements Subscription {
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private cancelWait: (() => void) | undefined;
+
+  constructor(
+    private readonly handle: EmbeddedServiceBus,
+    private readonly options: ResolvedConsumeOptions,
+    private readonly handler: EventHandler,
+    private readonly onStopped: (sub: EmbeddedSubscription) => void,
+  ) {}
+
+  get durable(): string {
+    return this.options.durable;
+  }
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    const { bus } = this.handle;
+    const { stream, durable } = this.options;
+    const poll = bus.options.pollIntervalMs ?? 500;
+    while (!this.stopping) {
+      let handled = 0;
+      try {
+        const deliveries = bus.store.fetch(
+          {
+            stream,
+            durable,
+            filters: this.options.filterSubjects,
+            batch: this.options.batch,
+            maxAckPending: this.options.maxAckPending,
+            ackWaitMs: this.options.ackWaitMs,
+          },
+          Date.now(),
+        );
+        // Everything fetched is handled even when stopping: that is the drain.
+        for (const raw of deliveries) {
+          await this.handleOne(raw);
+          handled++;
+        }
+      } catch (error) {
+        bus.onError(error, 'embedded.fetch');
+      }
+      if (this.stopping) break;
+      if (handled > 0) {
+        // Let timers and I/O run between batches even when handlers are synchronous.
+        await yieldToEventLoop();
+        continue;
+      }
+      const due = bus.store.nextDueAt(stream, durable);
+      const waitMs = Math.max(0, Math.min(poll, due === null ? poll : due - Date.now()));
+      const wait = bus.waitFor(stream, waitMs);
+      this.cancelWait = wait.cancel;
+      await wait.promise;
+    }
+  }
+
+  private async handleOne(raw: Parameters<typeof processDelivery>[0]): Promise<void> {
+    const { bus, service } = this.handle;
+    const { stream, durable } = this.options;
+    const control: DeliveryControl = {
+      ack: () => bus.store.ack(stream, durable, raw.streamSeq),
+      retry: (delayMs) => bus.store.retryAt(stream, durable, raw.streamSeq, Date.now() + delayMs),
+      deadLetter: async (dl) => {
+        if (!mayPublish(service, dl.subject)) throw new PublishNotAllowedError(service, dl.subject);
+        const ack = bus.store.deadLetter({ stream, durable, seq: raw.streamSeq }, dl, Date.now());
+        bus.notify(ack.stream);
+      },
+    };
+    const maxPayloadBytes = bus.options.maxPayloadBytes;
+    try {
+      await processDelivery(raw, control, {
+        service,
+        system: 'sealpost-embedded',
+        options: this.options,
+        handler: this.handler,
+        ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
+      });
+    } catch (error) {
+      // Settling failed: the delivery stays pending and comes back after its ack wait.
+      bus.onError(error, 'embedded.settle');
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.cancelWait?.();
+    }
+    await this.loop;
+    this.onStopped(this);
+  }
+}
