@@ -1,0 +1,100 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ContactCipher } from './contact-cipher';
+import { InMemoryDataKeyStore } from './data-key';
+import { DecryptionError, KeyNotFoundError } from './errors';
+import { InMemoryTenantKeyStore, KeyHierarchy, kmsKeyIdResolver } from './key-hierarchy';
+import { LocalKeyring } from './kms/local-keyring';
+import { readRecordHeader } from './record-cipher';
+
+let dir: string;
+let keys: KeyHierarchy;
+let dataKeys: InMemoryDataKeyStore;
+let cipher: ContactCipher;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'sealpost-contact-'));
+  keys = new KeyHierarchy({
+    kms: await LocalKeyring.open(path.join(dir, 'keyring.json')),
+    kmsKeyIdFor: kmsKeyIdResolver({ template: 'local-{tenant}' }),
+    tenantKeys: new InMemoryTenantKeyStore(),
+  });
+  dataKeys = new InMemoryDataKeyStore();
+  cipher = new ContactCipher({ keys, dataKeys });
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const fields = { email: 'jane@example.com', phone: '+447911123456', name: 'Jane Doe' };
+
+describe('ContactCipher', () => {
+  it('seals and opens a contact, keeping its data key only in the key store', async () => {
+    const record = await cipher.seal('tenant-a', 'contact-1', fields);
+    const stored = await dataKeys.get('tenant-a', 'contact-1');
+    expect(stored).toBeDefined();
+    expect(readRecordHeader(record)).toMatchObject({ dataKeyId: stored!.dataKeyId, kekVersion: 1 });
+    expect(record.includes(Buffer.from(stored!.wrapped))).toBe(false);
+    expect(await cipher.open('tenant-a', 'contact-1', record)).toEqual(fields);
+  });
+
+  it('keeps one data key per contact across writes, with a new nonce each time', async () => {
+    const first = await cipher.seal('tenant-a', 'contact-1', fields);
+    const second = await cipher.seal('tenant-a', 'contact-1', { ...fields, name: 'Jane Smith' });
+    expect(readRecordHeader(first).dataKeyId).toBe(readRecordHeader(second).dataKeyId);
+    expect(first.equals(second)).toBe(false);
+    expect(dataKeys.size).toBe(1);
+    expect(await cipher.open('tenant-a', 'contact-1', first)).toEqual(fields);
+    expect((await cipher.open('tenant-a', 'contact-1', second)).name).toBe('Jane Smith');
+  });
+
+  it('refuses a record moved to another contact or tenant', async () => {
+    const record = await cipher.seal('tenant-a', 'contact-1', fields);
+    await cipher.seal('tenant-a', 'contact-2', fields);
+    await cipher.seal('tenant-b', 'contact-1', fields);
+    await expect(cipher.open('tenant-a', 'contact-2', record)).rejects.toBeInstanceOf(DecryptionError);
+    await expect(cipher.open('tenant-b', 'contact-1', record)).rejects.toMatchObject({ code: 'RECORD_TAMPERED' });
+  });
+
+  it('refuses a wrapped data key swapped in from another contact', async () => {
+    const record = await cipher.seal('tenant-a', 'contact-1', fields);
+    await cipher.seal('tenant-a', 'contact-2', fields);
+    const other = (await dataKeys.get('tenant-a', 'contact-2'))!;
+    await dataKeys.delete('tenant-a', 'contact-1');
+    await dataKeys.put('tenant-a', 'contact-1', other);
+    await expect(cipher.open('tenant-a', 'contact-1', record)).rejects.toMatchObject({
+      code: 'RECORD_TAMPERED',
+      part: 'data-key',
+    });
+  });
+
+  it('rewraps data keys after a KEK rotation; records stay readable', async () => {
+    const record = await cipher.seal('tenant-a', 'contact-1', fields);
+    expect(await keys.rotateKek('tenant-a')).toBe(2);
+    expect(await cipher.rewrap('tenant-a', 'contact-1')).toBe('rewrapped');
+    expect((await dataKeys.get('tenant-a', 'contact-1'))!.kekVersion).toBe(2);
+    expect(await cipher.rewrap('tenant-a', 'contact-1')).toBe('already-current');
+    expect(await cipher.rewrap('tenant-a', 'contact-9')).toBe('missing');
+    expect(await cipher.open('tenant-a', 'contact-1', record)).toEqual(fields);
+    const later = await cipher.seal('tenant-a', 'contact-1', fields);
+    expect(readRecordHeader(later).kekVersion).toBe(2);
+  });
+
+  it('crypto-shreds: without the data key the record cannot be opened', async () => {
+    const record = await cipher.seal('tenant-a', 'contact-1', fields);
+    expect(await cipher.shred('tenant-a', 'contact-1')).toBe(true);
+    await expect(cipher.open('tenant-a', 'contact-1', record)).rejects.toBeInstanceOf(KeyNotFoundError);
+    // A new write after erasure gets a new key; the old record stays unreadable.
+    await cipher.seal('tenant-a', 'contact-1', fields);
+    await expect(cipher.open('tenant-a', 'contact-1', record)).rejects.toBeInstanceOf(DecryptionError);
+  });
+
+  it('two first writes racing for one contact share one data key', async () => {
+    const [a, b] = await Promise.all([
+      cipher.seal('tenant-a', 'contact-1', { name: 'A' }),
+      cipher.seal('tenant-a', 'contact-1', { name: 'B' }),
+    ]);
+    expect(await cipher.open('tenant-a', 'contact-1', a)).toEqual({ name: 'A' });
+    expect(await cipher.open('tenant-a', 'contact-1', b)).toEqual({ name: 'B' });
+  });
+});

@@ -1,0 +1,96 @@
+import { generateDataKey, unwrapDataKey, wrapDataKey, type DataKeyStore } from './data-key';
+import { KeyNotFoundError } from './errors';
+import type { KeyHierarchy } from './key-hierarchy';
+import type { DataKey, WrappedDataKey } from './keys';
+import { openRecord, sealRecord } from './record-cipher';
+
+/** Outcome of `ContactCipher.rewrap`. */
+export type RewrapOutcome = 'rewrapped' | 'already-current' | 'missing';
+
+/**
+ * Encrypts and decrypts whole contacts: the per-contact data key comes from the key store (created on the
+ * first write, wrapped by the tenant's current KEK), the record is one AES-256-GCM call with a fresh nonce.
+ *
+ * A contact keeps its data key across writes (a fresh random nonce each time): with the key store a
+ * separate database, replacing the key on every write would leave a window in which the stored record and
+ * the stored key disagree. Erasure deletes the key (`shred`).
+ */
+export class ContactCipher {
+  private readonly keys: KeyHierarchy;
+  private readonly dataKeys: DataKeyStore;
+
+  constructor(options: { keys: KeyHierarchy; dataKeys: DataKeyStore }) {
+    this.keys = options.keys;
+    this.dataKeys = options.dataKeys;
+  }
+
+  /** Seals all `fields` of the contact. Throws KMS errors (fail closed) and TypeError on invalid input. */
+  async seal(tenantId: string, contactId: string, fields: Readonly<Record<string, string>>): Promise<Buffer> {
+    const existing = await this.dataKeys.get(tenantId, contactId);
+    const { dataKey, wrapped } = existing
+      ? {
+          dataKey: unwrapDataKey(await this.keys.kek(tenantId, existing.kekVersion), contactId, existing),
+          wrapped: existing,
+        }
+      : await this.createDataKey(tenantId, contactId);
+    try {
+      return sealRecord(
+        { tenantId, contactId },
+        { dataKeyId: dataKey.dataKeyId, kekVersion: wrapped.kekVersion, key: dataKey.key },
+        fields,
+      );
+    } finally {
+      dataKey.key.fill(0);
+    }
+  }
+
+  /**
+   * Opens a record of the contact. Throws `KeyNotFoundError` when the contact's data key is gone
+   * (crypto-shredded), `DecryptionError` when the record or the key was tampered with or moved.
+   */
+  async open(tenantId: string, contactId: string, record: Uint8Array): Promise<Record<string, string>> {
+    const wrapped = await this.dataKeys.get(tenantId, contactId);
+    if (!wrapped) throw new KeyNotFoundError('The contact has no data key (erased or never written)');
+    const kek = await this.keys.kek(tenantId, wrapped.kekVersion);
+    const dataKey = unwrapDataKey(kek, contactId, wrapped);
+    try {
+      // A record naming another data key id fails inside openRecord, as tampering.
+      return openRecord({ tenantId, contactId }, dataKey, record);
+    } finally {
+      dataKey.key.fill(0);
+    }
+  }
+
+  /** Rewraps the contact's data key under the tenant's current KEK (the KEK-rotation job, per contact). */
+  async rewrap(tenantId: string, contactId: string): Promise<RewrapOutcome> {
+    const wrapped = await this.dataKeys.get(tenantId, contactId);
+    if (!wrapped) return 'missing';
+    const current = await this.keys.currentKek(tenantId);
+    if (wrapped.kekVersion === current.version) return 'already-current';
+    const dataKey = unwrapDataKey(await this.keys.kek(tenantId, wrapped.kekVersion), contactId, wrapped);
+    const rewrapped = wrapDataKey(current, contactId, dataKey);
+    dataKey.key.fill(0);
+    const replaced = await this.dataKeys.rewrap(tenantId, contactId, rewrapped);
+    return replaced ? 'rewrapped' : 'missing';
+  }
+
+  /** Crypto-shreds the contact: deletes its data key. Returns whether a key existed. */
+  async shred(tenantId: string, contactId: string): Promise<boolean> {
+    return this.dataKeys.delete(tenantId, contactId);
+  }
+
+  /** First write of a contact: a fresh data key, stored create-if-absent. */
+  private async createDataKey(
+    tenantId: string,
+    contactId: string,
+  ): Promise<{ dataKey: DataKey; wrapped: WrappedDataKey }> {
+    const kek = await this.keys.currentKek(tenantId);
+    const fresh = generateDataKey();
+    const stored = await this.dataKeys.put(tenantId, contactId, wrapDataKey(kek, contactId, fresh));
+    if (stored.dataKeyId === fresh.dataKeyId) return { dataKey: fresh, wrapped: stored };
+    fresh.key.fill(0);
+    // A concurrent first write won: use its key so both records stay readable.
+    const winnerKek = await this.keys.kek(tenantId, stored.kekVersion);
+    return { dataKey: unwrapDataKey(winnerKek, contactId, stored), wrapped: stored };
+  }
+}
