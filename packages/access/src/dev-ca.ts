@@ -73,16 +73,18 @@ export async function writeDevTlsFiles(options: {
   mode: RuntimeMode | string;
   service: string;
   usage?: IssueOptions['usage'];
+  /** Where to write; default `<dir>/<service>/{ca.crt,tls.crt,tls.key}`. */
+  files?: TlsFiles;
 }): Promise<TlsFiles> {
   const ca = await openDevCa(options);
   const leaf = await ca.issue({ service: options.service, usage: options.usage ?? 'server' });
   const out = path.join(options.dir, options.service);
-  await fs.mkdir(out, { recursive: true, mode: 0o700 });
-  const files: TlsFiles = {
+  const files: TlsFiles = options.files ?? {
     caFile: path.join(out, 'ca.crt'),
     certFile: path.join(out, 'tls.crt'),
     keyFile: path.join(out, 'tls.key'),
   };
+  for (const file of Object.values(files)) await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   await fs.writeFile(files.caFile, ca.certPem, { mode: 0o644 });
   await fs.writeFile(files.certFile, leaf.certPem, { mode: 0o644 });
   await writePrivate(files.keyFile, leaf.keyPem);

@@ -9,6 +9,7 @@ import { ACCESS_TOKEN_TYPE, MAX_ACCESS_TOKEN_LIFETIME_SECONDS } from './operator
 export { DEV_ISSUER, DEFAULT_AUDIENCE } from './dev-issuer-constants';
 
 const KEY_FILE = 'dev-token-signing.jwk.json';
+const JWKS_FILE = 'jwks.json';
 
 export interface DevTokenParams {
   readonly role?: string;
@@ -70,6 +71,8 @@ export async function openDevTokenIssuer(options: {
   const jwk = await loadOrCreateKey(options.dir);
   const key = await jose.importJWK(jwk, 'EdDSA');
   const { d: _private, ...publicJwk } = jwk;
+  // Verifiers in embedded mode read the public half from here (SEALPOST_JWKS_FILE's default).
+  await fs.writeFile(path.join(options.dir, JWKS_FILE), JSON.stringify({ keys: [publicJwk] }), { mode: 0o644 });
   return {
     issuer: DEV_ISSUER,
     jwks: { keys: [publicJwk] },

@@ -3,11 +3,10 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { RuntimeMode } from '@sealpost/access';
+import { PROTO_ROOT } from '@sealpost/proto';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { createHealthCredentials, createServerCredentials, type ServerTlsOptions } from './tls-credentials';
 
-/** Root of the project's .proto files (`proto/sealpost/<service>/v1/*.proto`). */
-export const PROTO_ROOT = path.resolve(__dirname, '../../../proto');
 
 export interface GrpcServerOptions {
   /** Service name for errors and logs, e.g. `contact-vault`. */

@@ -1,5 +1,4 @@
 export {
-  PROTO_ROOT,
   createGrpcServer,
   drainOnSignals,
   type GrpcServer,

@@ -1,0 +1,14 @@
+import { Command } from 'commander';
+import { configCommand } from './commands/config';
+import { devCommand } from './commands/dev';
+
+/** The CLI's command tree; separate from main.ts so tests can run commands in-process. */
+export function buildProgram(): Command {
+  const program = new Command('sealpost')
+    .description('Operate Sealpost: tokens for development, configuration checks, and (as services land) contacts and audit.')
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: true });
+  program.addCommand(devCommand());
+  program.addCommand(configCommand());
+  return program;
+}
