@@ -1,2 +1,34 @@
 /** Public API of the audit service package. */
 export * from './domain';
+export * from './ports/audit-log-store';
+export * from './ports/tree-head-signer';
+export * from './ports/witness';
+export { SqliteAuditLogStore, AUDIT_SQLITE_MIGRATIONS } from './adapters/sqlite/sqlite-audit-log-store';
+export { MongoAuditLogStore } from './adapters/mongo/mongo-audit-log-store';
+export { LocalEd25519Signer } from './adapters/signing/local-ed25519-signer';
+export { KmsEs256Signer } from './adapters/signing/kms-es256-signer';
+export { FileWitness } from './adapters/witness/file-witness';
+export {
+  AuditEventRejectedError,
+  auditActionToken,
+  entryFromAuditEvent,
+  type AuditEventMessage,
+  type AuditEventRejection,
+} from './app/decode-audit-event';
+export {
+  AUDIT_APPENDER_DURABLE,
+  AUDIT_APPENDER_LEASE,
+  AuditAppender,
+  FencedLogWriter,
+  NotLeaderError,
+  type AuditAppenderOptions,
+} from './app/append-entries';
+export {
+  TreeHeadSchedule,
+  TreeHeadSignatureError,
+  signTreeHead,
+  verifyTreeHeadJws,
+  type SignTreeHeadDeps,
+  type TreeHeadPublisher,
+  type TreeHeadScheduleOptions,
+} from './app/sign-tree-head';

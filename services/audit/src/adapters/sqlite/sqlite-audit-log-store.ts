@@ -1,0 +1,314 @@
+import { type SqliteDatabase, type SqliteMigration, openSqlite } from '@sealpost/storage';
+import { type NodeId, emptyRoot, flatIndex } from '../../domain';
+import {
+  type AppendBatch,
+  type AuditLogStore,
+  AuditStoreError,
+  type EntryPage,
+  type EntryQuery,
+  type LogHead,
+  type StoredLeaf,
+  type StoredTreeHead,
+  checkAppendBatch,
+  checkEntryQuery,
+  decodePageToken,
+  encodePageToken,
+} from '../../ports/audit-log-store';
+
+/** Schema of the audit log in the service's SQLite file. */
+export const AUDIT_SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    name: 'audit log: leaves, nodes, head, tree heads',
+    up: `
+      CREATE TABLE audit_leaves (
+        idx INTEGER PRIMARY KEY,
+        entry_id TEXT NOT NULL UNIQUE,
+        canonical BLOB NOT NULL,
+        leaf_hash BLOB NOT NULL,
+        tenant_id TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        occurred_at INTEGER NOT NULL
+      );
+      CREATE INDEX audit_leaves_tenant ON audit_leaves (tenant_id, idx);
+      CREATE INDEX audit_leaves_actor ON audit_leaves (actor_id, idx);
+      CREATE INDEX audit_leaves_action ON audit_leaves (action, idx);
+      CREATE INDEX audit_leaves_time ON audit_leaves (occurred_at, idx);
+      CREATE TABLE audit_leaf_resources (
+        resource_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        PRIMARY KEY (resource_id, idx)
+      ) WITHOUT ROWID;
+      CREATE TABLE audit_nodes (id INTEGER PRIMARY KEY, hash BLOB NOT NULL);
+      CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        size INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        token INTEGER NOT NULL
+      );
+      CREATE TABLE audit_tree_heads (
+        tree_size INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        log_id TEXT NOT NULL,
+        root_hash TEXT NOT NULL,
+        jws TEXT NOT NULL,
+        kid TEXT NOT NULL,
+        PRIMARY KEY (tree_size, timestamp)
+      );
+    `,
+  },
+];
+
+interface HeadRow {
+  size: number;
+  root: Buffer;
+  token: number;
+}
+interface LeafRow {
+  idx: number;
+  entry_id: string;
+  canonical: Buffer;
+  leaf_hash: Buffer;
+}
+interface HeadDbRow {
+  tree_size: number;
+  timestamp: number;
+  log_id: string;
+  root_hash: string;
+  jws: string;
+  kid: string;
+}
+
+/**
+ * AuditLogStore over SQLite (better-sqlite3, WAL, synchronous=FULL). Each append is one IMMEDIATE transaction,
+ * so leaves, nodes and the head move together; the head check inside it is the compare-and-set.
+ */
+export class SqliteAuditLogStore implements AuditLogStore {
+  private readonly st;
+
+  private constructor(
+    readonly db: SqliteDatabase,
+    private readonly ownsDb: boolean,
+  ) {
+    this.st = {
+      head: db.prepare<[], HeadRow>('SELECT size, root, token FROM audit_head WHERE id = 1'),
+      setHead: db.prepare<[number, Buffer, number]>(
+        'INSERT INTO audit_head (id, size, root, token) VALUES (1, ?, ?, ?) ' +
+          'ON CONFLICT (id) DO UPDATE SET size = excluded.size, root = excluded.root, token = excluded.token',
+      ),
+      insertLeaf: db.prepare(
+        'INSERT INTO audit_leaves (idx, entry_id, canonical, leaf_hash, tenant_id, actor_id, action, occurred_at) ' +
+          'VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      leafAt: db.prepare<[number], LeafRow>(
+        'SELECT idx, entry_id, canonical, leaf_hash FROM audit_leaves WHERE idx = ?',
+      ),
+      insertResource: db.prepare('INSERT OR IGNORE INTO audit_leaf_resources (resource_id, idx) VALUES (?, ?)'),
+      insertNode: db.prepare('INSERT INTO audit_nodes (id, hash) VALUES (?, ?) ON CONFLICT DO NOTHING'),
+      nodeAt: db.prepare<[number], Buffer>('SELECT hash FROM audit_nodes WHERE id = ?').pluck(),
+      range: db.prepare<[number, number], LeafRow>(
+        'SELECT idx, entry_id, canonical, leaf_hash FROM audit_leaves WHERE idx >= ? AND idx < ? ORDER BY idx',
+      ),
+      byEntryId: db.prepare<[string, number], LeafRow>(
+        'SELECT idx, entry_id, canonical, leaf_hash FROM audit_leaves WHERE entry_id = ? AND idx < ?',
+      ),
+      putSth: db.prepare(
+        'INSERT INTO audit_tree_heads (tree_size, timestamp, log_id, root_hash, jws, kid) VALUES (?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT DO NOTHING',
+      ),
+      sthAt: db.prepare<[number, number], HeadDbRow>(
+        'SELECT * FROM audit_tree_heads WHERE tree_size = ? AND timestamp = ?',
+      ),
+      latestSth: db.prepare<[], HeadDbRow>(
+        'SELECT * FROM audit_tree_heads ORDER BY tree_size DESC, timestamp DESC LIMIT 1',
+      ),
+      sthOfSize: db.prepare<[number], HeadDbRow>(
+        'SELECT * FROM audit_tree_heads WHERE tree_size = ? ORDER BY timestamp DESC LIMIT 1',
+      ),
+      allSth: db.prepare<[], HeadDbRow>('SELECT * FROM audit_tree_heads ORDER BY tree_size, timestamp'),
+    };
+  }
+
+  /** Opens (and migrates) the audit log in `file`. */
+  static open(file: string): SqliteAuditLogStore {
+    return new SqliteAuditLogStore(openSqlite(file, { migrations: AUDIT_SQLITE_MIGRATIONS }), true);
+  }
+
+  private headNow(): LogHead {
+    const row = this.st.head.get();
+    return row
+      ? { size: row.size, root: Buffer.from(row.root), token: row.token }
+      : { size: 0, root: emptyRoot(), token: 0 };
+  }
+
+  async readHead(): Promise<LogHead> {
+    return this.headNow();
+  }
+
+  async fence(token: number): Promise<LogHead> {
+    return this.db
+      .transaction((): LogHead => {
+        const head = this.headNow();
+        if (head.token > token) throw fenced(head.token, token);
+        // One transaction per append leaves nothing uncommitted above the head; only the token moves.
+        this.st.setHead.run(head.size, head.root, token);
+        return { ...head, token };
+      })
+      .immediate();
+  }
+
+  async append(batch: AppendBatch): Promise<LogHead> {
+    checkAppendBatch(batch);
+    const st = this.st;
+    return this.db
+      .transaction((): LogHead => {
+        const head = this.headNow();
+        if (head.token > batch.token) throw fenced(head.token, batch.token);
+        if (head.size !== batch.expectedSize) {
+          throw new AuditStoreError(
+            'HEAD_CONFLICT',
+            `head is at ${head.size}, the batch expected ${batch.expectedSize}`,
+          );
+        }
+        for (const l of batch.leaves) {
+          const r = st.insertLeaf.run(
+            l.index,
+            l.entryId,
+            l.canonical,
+            l.leafHash,
+            l.tenantId,
+            l.actorId,
+            l.action,
+            l.occurredAt,
+          );
+          if (r.changes === 0) {
+            // Idempotent by index: only the identical leaf may already be there.
+            const old = st.leafAt.get(l.index);
+            if (!old || old.entry_id !== l.entryId || !old.canonical.equals(l.canonical)) {
+              throw new AuditStoreError(
+                'LEAF_CONFLICT',
+                `leaf ${l.index} or its entry id is already stored differently`,
+              );
+            }
+          }
+          for (const rid of l.resourceIds) st.insertResource.run(rid, l.index);
+        }
+        for (const n of batch.nodes) {
+          const id = flatIndex(n.level, n.index);
+          if (st.insertNode.run(id, n.hash).changes === 0 && !st.nodeAt.get(id)?.equals(n.hash)) {
+            throw new AuditStoreError('LEAF_CONFLICT', `node (${n.level}, ${n.index}) is already stored differently`);
+          }
+        }
+        const size = batch.expectedSize + batch.leaves.length;
+        st.setHead.run(size, batch.newRoot, batch.token);
+        return { size, root: Buffer.from(batch.newRoot), token: batch.token };
+      })
+      .immediate();
+  }
+
+  get(level: number, index: number): Buffer | undefined {
+    return this.st.nodeAt.get(flatIndex(level, index));
+  }
+
+  getMany(ids: readonly NodeId[]): (Buffer | undefined)[] {
+    return ids.map((id) => this.get(id.level, id.index));
+  }
+
+  async getEntries(start: number, end: number): Promise<StoredLeaf[]> {
+    const size = this.headNow().size;
+    return this.st.range.all(start, Math.min(end, size)).map(leafOf);
+  }
+
+  async findByEntryId(entryId: string): Promise<StoredLeaf | undefined> {
+    const row = this.st.byEntryId.get(entryId, this.headNow().size);
+    return row ? leafOf(row) : undefined;
+  }
+
+  async existingEntryIds(entryIds: readonly string[]): Promise<Set<string>> {
+    const size = this.headNow().size;
+    const out = new Set<string>();
+    for (const id of entryIds) if (this.st.byEntryId.get(id, size)) out.add(id);
+    return out;
+  }
+
+  async queryEntries(q: EntryQuery): Promise<EntryPage> {
+    checkEntryQuery(q);
+    const after = decodePageToken(q.pageToken);
+    const where: string[] = ['l.idx > @after', 'l.idx < @size'];
+    const params: Record<string, unknown> = { after, size: this.headNow().size, limit: q.pageSize + 1 };
+    let from = 'audit_leaves l';
+    if (q.resourceId !== undefined) {
+      from = 'audit_leaf_resources r JOIN audit_leaves l ON l.idx = r.idx';
+      where.push('r.resource_id = @resourceId');
+      params['resourceId'] = q.resourceId;
+    }
+    const eq = (value: string | number | undefined, clause: string, name: string): void => {
+      if (value === undefined) return;
+      where.push(clause);
+      params[name] = value;
+    };
+    eq(q.tenantId, 'l.tenant_id = @tenantId', 'tenantId');
+    eq(q.actorId, 'l.actor_id = @actorId', 'actorId');
+    eq(q.action, 'l.action = @action', 'action');
+    eq(q.fromMs, 'l.occurred_at >= @fromMs', 'fromMs');
+    eq(q.toMs, 'l.occurred_at < @toMs', 'toMs');
+    const sql =
+      `SELECT l.idx, l.entry_id, l.canonical, l.leaf_hash FROM ${from} WHERE ${where.join(' AND ')} ` +
+      'ORDER BY l.idx LIMIT @limit';
+    const rows = this.db.prepare<[Record<string, unknown>], LeafRow>(sql).all(params);
+    const more = rows.length > q.pageSize;
+    const entries = rows.slice(0, q.pageSize).map(leafOf);
+    return { entries, nextPageToken: more ? encodePageToken(entries[entries.length - 1]!.index) : '' };
+  }
+
+  async putTreeHead(h: StoredTreeHead): Promise<void> {
+    const r = this.st.putSth.run(h.treeSize, h.timestamp, h.logId, h.rootHash, h.jws, h.kid);
+    if (r.changes === 0) {
+      const old = this.st.sthAt.get(h.treeSize, h.timestamp);
+      if (!old || old.jws !== h.jws) {
+        throw new AuditStoreError(
+          'LEAF_CONFLICT',
+          `a different tree head of size ${h.treeSize} is stored at that time`,
+        );
+      }
+    }
+  }
+
+  async latestTreeHead(): Promise<StoredTreeHead | undefined> {
+    const row = this.st.latestSth.get();
+    return row ? sthOf(row) : undefined;
+  }
+
+  async treeHeadOfSize(treeSize: number): Promise<StoredTreeHead | undefined> {
+    const row = this.st.sthOfSize.get(treeSize);
+    return row ? sthOf(row) : undefined;
+  }
+
+  async listTreeHeads(): Promise<StoredTreeHead[]> {
+    return this.st.allSth.all().map(sthOf);
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsDb && this.db.open) this.db.close();
+  }
+}
+
+function fenced(stored: number, token: number): AuditStoreError {
+  return new AuditStoreError('FENCED', `head carries token ${stored}, newer than writer token ${token}`);
+}
+
+function leafOf(r: LeafRow): StoredLeaf {
+  return { index: r.idx, entryId: r.entry_id, canonical: Buffer.from(r.canonical), leafHash: Buffer.from(r.leaf_hash) };
+}
+
+function sthOf(r: HeadDbRow): StoredTreeHead {
+  return {
+    logId: r.log_id,
+    treeSize: r.tree_size,
+    rootHash: r.root_hash,
+    timestamp: r.timestamp,
+    jws: r.jws,
+    kid: r.kid,
+  };
+}

@@ -1,0 +1,273 @@
+/**
+ * The appender: the log's single writer. It holds a lease (LeaseKeeper); on each tenure it fences the store with
+ * the lease token, rebuilds its frontier from the stored nodes, and only then starts the durable bus consumer.
+ * Entries are appended in groups: everything submitted while the previous write was in flight goes into the next
+ * batch (one store write, one head CAS). A handler returns — and the bus acks — only after its batch's CAS.
+ */
+import { PoisonMessageError, type ReceivedEvent, type ServiceBus, type Subscription } from '@sealpost/bus';
+import { LeaseKeeper, type LeaseStore } from '@sealpost/storage';
+import {
+  type AuditEntry,
+  type AuditEntryRules,
+  type Frontier,
+  appendLeaves,
+  encodeAuditEntry,
+  frontierFromStore,
+  frontierRoot,
+  leafHash,
+} from '../domain';
+import { type AuditLogStore, AuditStoreError, type LogHead, type NewLeaf } from '../ports/audit-log-store';
+import { AuditEventRejectedError, entryFromAuditEvent } from './decode-audit-event';
+
+export const AUDIT_APPENDER_DURABLE = 'audit-appender';
+export const AUDIT_APPENDER_LEASE = 'audit-appender';
+
+/** The appender does not (or no longer) hold the lease; the entry was not appended. */
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+  readonly code = 'AUDIT_NOT_LEADER';
+}
+
+interface Pending {
+  readonly entry: AuditEntry;
+  readonly resolve: (index: number) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Appends entries under one fencing token. Idempotent by entry id: an id already in the log (or earlier in the
+ * same batch) resolves to its existing index and is not appended again.
+ */
+export class FencedLogWriter {
+  private frontier: Frontier | undefined;
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private dead: unknown;
+
+  constructor(
+    private readonly store: AuditLogStore,
+    readonly token: number,
+    private readonly maxBatch = 1000,
+  ) {}
+
+  /** Fences the store with this token and loads the frontier. Throws AuditStoreError FENCED. */
+  async open(): Promise<LogHead> {
+    const head = await this.store.fence(this.token);
+    this.frontier = await frontierFromStore(this.store, head.size);
+    if (!frontierRoot(this.frontier).equals(head.root)) {
+      throw new AuditStoreError('CORRUPT', `stored nodes do not produce the head root at size ${head.size}`);
+    }
+    return head;
+  }
+
+  /** Stops accepting entries; queued ones are rejected with `reason`. */
+  close(reason: unknown = new NotLeaderError('appender closed')): void {
+    this.dead ??= reason;
+    for (const p of this.queue.splice(0)) p.reject(this.dead);
+  }
+
+  /** Appends one entry (grouped with others submitted meanwhile); resolves to its index once committed. */
+  submit(entry: AuditEntry): Promise<number> {
+    if (this.dead !== undefined) return Promise.reject(this.dead);
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ entry, resolve, reject });
+      this.flushing ??= this.drain();
+    });
+  }
+
+  /** Appends many entries as one group (or more, above maxBatch); resolves to their indices. */
+  append(entries: readonly AuditEntry[]): Promise<number[]> {
+    return Promise.all(entries.map((e) => this.submit(e)));
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0 && this.dead === undefined) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const indices = await this.write(batch.map((p) => p.entry));
+          batch.forEach((p, i) => p.resolve(indices[i]!));
+        } catch (err) {
+          batch.forEach((p) => p.reject(err));
+          if (err instanceof AuditStoreError && err.code === 'FENCED') this.close(new NotLeaderError(err.message));
+          // Anything else may have left the head elsewhere than we think: reload before the next batch.
+          else this.frontier = undefined;
+        }
+      }
+    } finally {
+      this.flushing = undefined;
+      if (this.queue.length > 0 && this.dead === undefined) this.flushing = this.drain();
+    }
+  }
+
+  private async write(entries: readonly AuditEntry[]): Promise<number[]> {
+    if (!this.frontier) {
+      const head = await this.store.readHead();
+      if (head.token > this.token) throw new AuditStoreError('FENCED', `head carries token ${head.token}`);
+      this.frontier = await frontierFromStore(this.store, head.size);
+    }
+    const ids = entries.map((e) => e.entryId);
+    const existing = await this.store.existingEntryIds(ids);
+    const indices: number[] = new Array<number>(entries.length).fill(-1);
+    const fresh: NewLeaf[] = [];
+    const inBatch = new Map<string, number>();
+    const base = this.frontier.size;
+    for (const [i, e] of entries.entries()) {
+      if (existing.has(e.entryId)) continue;
+      const seen = inBatch.get(e.entryId);
+      if (seen !== undefined) {
+        indices[i] = seen;
+        continue;
+      }
+      const canonical = encodeAuditEntry(e);
+      const index = base + fresh.length;
+      fresh.push({
+        index,
+        entryId: e.entryId,
+        canonical,
+        leafHash: leafHash(canonical),
+        tenantId: e.tenantId,
+        actorId: e.actorId,
+        action: e.action,
+        resourceIds: e.resourceIds,
+        occurredAt: e.occurredAt,
+      });
+      inBatch.set(e.entryId, index);
+      indices[i] = index;
+    }
+    if (fresh.length > 0) {
+      const { newNodes, newFrontier } = appendLeaves(
+        this.frontier,
+        fresh.map((l) => l.leafHash),
+      );
+      await this.store.append({
+        expectedSize: base,
+        token: this.token,
+        leaves: fresh,
+        nodes: newNodes,
+        newRoot: frontierRoot(newFrontier),
+      });
+      this.frontier = newFrontier;
+    }
+    // Already-logged ids resolve to where they are (a redelivery after a crash between CAS and ack).
+    for (const [i, e] of entries.entries()) {
+      if (indices[i] === -1) indices[i] = (await this.store.findByEntryId(e.entryId))?.index ?? -1;
+    }
+    return indices;
+  }
+}
+
+export interface AuditAppenderOptions {
+  readonly store: AuditLogStore;
+  readonly leaseStore: LeaseStore;
+  /** Unique per instance (newLeaseHolderId('audit')). */
+  readonly holder: string;
+  readonly bus: ServiceBus;
+  readonly leaseTtlMs?: number;
+  readonly maxBatch?: number;
+  readonly rules?: Partial<AuditEntryRules>;
+  /** Bus consumer knobs (ack wait, backoff, pull batch). */
+  readonly consume?: { ackWaitMs?: number; backoffMs?: readonly number[]; batch?: number; maxDeliver?: number };
+  /** Durable name (default `audit-appender`); tests use their own. */
+  readonly durable?: string;
+  /** Subject filter (default `sealpost.audit.>`); tests narrow it to their own tenant. */
+  readonly filterSubject?: string;
+  /** After each committed entry (e.g. to drive tree-head signing). */
+  readonly onAppended?: (index: number) => void;
+  readonly onError?: (err: unknown, where: string) => void;
+}
+
+/** Runs the appender: waits for the lease, fences, consumes `sealpost.audit.>` and appends. */
+export class AuditAppender {
+  private readonly keeper: LeaseKeeper;
+  private writer: FencedLogWriter | undefined;
+  private subscription: Subscription | undefined;
+  private tenure: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: AuditAppenderOptions) {
+    this.keeper = new LeaseKeeper({
+      store: opts.leaseStore,
+      name: AUDIT_APPENDER_LEASE,
+      holder: opts.holder,
+      ttlMs: opts.leaseTtlMs ?? 15_000,
+      onAcquired: (grant, signal) => {
+        this.tenure = this.tenure.then(() => this.begin(grant.token, signal));
+      },
+      onError: (err) => this.report(err, 'lease'),
+    });
+  }
+
+  /** The writer of the current tenure, if this instance holds the lease. */
+  get activeWriter(): FencedLogWriter | undefined {
+    return this.writer;
+  }
+
+  start(): void {
+    this.keeper.start();
+  }
+
+  /** Stops consuming (in-flight entries finish or fail), then releases the lease. */
+  async stop(): Promise<void> {
+    await this.keeper.stop();
+    await this.tenure;
+    await this.end();
+  }
+
+  private async begin(token: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    const writer = new FencedLogWriter(this.opts.store, token, this.opts.maxBatch);
+    try {
+      await writer.open();
+    } catch (err) {
+      this.report(err, 'fence');
+      return;
+    }
+    this.writer = writer;
+    signal.addEventListener('abort', () => {
+      writer.close(new NotLeaderError('lease lost'));
+      this.tenure = this.tenure.then(() => this.end());
+    });
+    if (signal.aborted) return;
+    const c = this.opts.consume ?? {};
+    this.subscription = await this.opts.bus.consume(
+      {
+        durable: this.opts.durable ?? AUDIT_APPENDER_DURABLE,
+        domain: 'audit',
+        filterSubjects: [this.opts.filterSubject ?? 'sealpost.audit.>'],
+        ...(c.ackWaitMs !== undefined ? { ackWaitMs: c.ackWaitMs } : {}),
+        ...(c.backoffMs !== undefined ? { backoffMs: c.backoffMs } : {}),
+        ...(c.batch !== undefined ? { batch: c.batch } : {}),
+        ...(c.maxDeliver !== undefined ? { maxDeliver: c.maxDeliver } : {}),
+      },
+      (event) => this.handle(writer, event),
+    );
+  }
+
+  private async end(): Promise<void> {
+    const sub = this.subscription;
+    this.subscription = undefined;
+    this.writer?.close();
+    this.writer = undefined;
+    await sub?.stop();
+  }
+
+  private async handle(writer: FencedLogWriter, event: ReceivedEvent): Promise<void> {
+    let entry: AuditEntry;
+    try {
+      entry = entryFromAuditEvent(event, this.opts.rules);
+    } catch (err) {
+      if (err instanceof AuditEventRejectedError) throw new PoisonMessageError(err.reason, { cause: err });
+      throw err;
+    }
+    const index = await writer.submit(entry);
+    this.opts.onAppended?.(index);
+  }
+
+  private report(err: unknown, where: string): void {
+    if (this.opts.onError) this.opts.onError(err, where);
+    else {
+      const code = err instanceof Error ? ((err as { code?: unknown }).code ?? err.name) : 'error';
+      process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'audit appender', where, code: String(code) })}\n`);
+    }
+  }
+}

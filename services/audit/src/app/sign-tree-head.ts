@@ -1,0 +1,144 @@
+/**
+ * Signed tree heads: sign {logId, treeSize, rootHash, timestamp} (the canonical payload of domain/tree-head.ts) as
+ * a compact JWS, store it, write it to the witness, and publish it. `TreeHeadSchedule` does so every N entries
+ * and every T ms, also when idle (a fresh timestamp proves the log was live and unchanged).
+ */
+import { type JWK, compactVerify, importJWK } from 'jose';
+import { type TreeHead, encodeTreeHeadPayload, parseTreeHeadPayload } from '../domain';
+import type { AuditLogStore, StoredTreeHead } from '../ports/audit-log-store';
+import { TREE_HEAD_JWS_TYPE, type TreeHeadSigner } from '../ports/tree-head-signer';
+import type { TreeHeadWitness } from '../ports/witness';
+
+/** Publishes a signed head as `TreeHeadSigned` on `sealpost.treehead.<logId>.signed` (see service.ts). */
+export type TreeHeadPublisher = (head: StoredTreeHead) => Promise<void>;
+
+export interface SignTreeHeadDeps {
+  readonly store: AuditLogStore;
+  readonly signer: TreeHeadSigner;
+  readonly witness: TreeHeadWitness;
+  readonly logId: string;
+  readonly publish?: TreeHeadPublisher;
+  readonly now?: () => number;
+}
+
+/** Signs the current head; stores it, then witnesses it, then publishes it. Returns the stored head. */
+export async function signTreeHead(deps: SignTreeHeadDeps): Promise<StoredTreeHead> {
+  const head = await deps.store.readHead();
+  const treeHead: TreeHead = {
+    logId: deps.logId,
+    treeSize: head.size,
+    rootHash: head.root.toString('hex'),
+    timestamp: (deps.now ?? Date.now)(),
+  };
+  const jws = await deps.signer.sign(encodeTreeHeadPayload(treeHead));
+  const stored: StoredTreeHead = { ...treeHead, jws, kid: deps.signer.kid };
+  await deps.store.putTreeHead(stored);
+  await deps.witness.record(stored);
+  await deps.publish?.(stored);
+  return stored;
+}
+
+export type TreeHeadCheckCode = 'STH_BAD_SIGNATURE' | 'STH_UNKNOWN_KID' | 'STH_PAYLOAD_MISMATCH';
+
+/** A tree head's JWS did not verify. */
+export class TreeHeadSignatureError extends Error {
+  override readonly name = 'TreeHeadSignatureError';
+  constructor(
+    readonly code: TreeHeadCheckCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Verifies a stored head's JWS with the public key of its kid (EdDSA or ES256, typ pinned) and that the signed
+ * payload is exactly the stored fields. Returns the signed TreeHead; throws TreeHeadSignatureError.
+ */
+export async function verifyTreeHeadJws(head: StoredTreeHead, publicKeys: readonly JWK[]): Promise<TreeHead> {
+  const jwk = publicKeys.find((k) => k.kid === head.kid);
+  if (!jwk) throw new TreeHeadSignatureError('STH_UNKNOWN_KID', `no public key for the head's kid`);
+  const alg = jwk.alg === 'ES256' ? 'ES256' : 'EdDSA';
+  let payload: Uint8Array;
+  try {
+    const key = await importJWK(jwk, alg);
+    const out = await compactVerify(head.jws, key, { algorithms: [alg] });
+    if (out.protectedHeader.kid !== head.kid || out.protectedHeader.typ !== TREE_HEAD_JWS_TYPE) {
+      throw new Error('header kid/typ mismatch');
+    }
+    payload = out.payload;
+  } catch (cause) {
+    throw new TreeHeadSignatureError('STH_BAD_SIGNATURE', `tree head of size ${head.treeSize}: bad signature`, {
+      cause,
+    });
+  }
+  let signed: TreeHead;
+  try {
+    signed = parseTreeHeadPayload(payload);
+  } catch (cause) {
+    throw new TreeHeadSignatureError('STH_PAYLOAD_MISMATCH', 'signed payload is not a canonical tree head', { cause });
+  }
+  if (
+    signed.logId !== head.logId ||
+    signed.treeSize !== head.treeSize ||
+    signed.rootHash !== head.rootHash ||
+    signed.timestamp !== head.timestamp
+  ) {
+    throw new TreeHeadSignatureError(
+      'STH_PAYLOAD_MISMATCH',
+      `tree head of size ${head.treeSize}: fields differ from the signed payload`,
+    );
+  }
+  return signed;
+}
+
+export interface TreeHeadScheduleOptions extends SignTreeHeadDeps {
+  /** Sign after this many new entries (default 1000). */
+  readonly everyEntries?: number;
+  /** Sign at least this often, even when idle (default 60 000 ms). */
+  readonly everyMs?: number;
+  readonly onError?: (err: unknown) => void;
+}
+
+/** Runs signTreeHead every N entries (`noteAppended`) and every T ms. Only the lease holder should run it. */
+export class TreeHeadSchedule {
+  private timer: NodeJS.Timeout | undefined;
+  private sinceLast = 0;
+  private running: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly opts: TreeHeadScheduleOptions) {}
+
+  start(): void {
+    this.stopped = false;
+    this.timer = setInterval(() => void this.signNow(), this.opts.everyMs ?? 60_000);
+    this.timer.unref();
+  }
+
+  /** Counts appended entries; signs once `everyEntries` accumulated. */
+  noteAppended(count = 1): void {
+    this.sinceLast += count;
+    if (this.sinceLast >= (this.opts.everyEntries ?? 1000)) void this.signNow();
+  }
+
+  /** Signs now (serialised with other signings); errors go to onError. */
+  signNow(): Promise<StoredTreeHead | undefined> {
+    if (this.stopped) return Promise.resolve(undefined);
+    this.sinceLast = 0;
+    const next = this.running.then(() =>
+      signTreeHead(this.opts).catch((err: unknown) => {
+        this.opts.onError?.(err);
+        return undefined;
+      }),
+    );
+    this.running = next;
+    return next;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+}

@@ -1,0 +1,9 @@
+import type { StoredTreeHead } from './audit-log-store';
+
+/** A sink outside the database that keeps every signed tree head (file, WORM bucket, HTTP endpoint). */
+export interface TreeHeadWitness {
+  /** Durably records the head; throws if it could not. */
+  record(head: StoredTreeHead): Promise<void>;
+  /** The newest recorded head, if the sink can be read back (used as the pinned head by verify). */
+  latest?(): Promise<StoredTreeHead | undefined>;
+}
