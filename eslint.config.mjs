@@ -18,7 +18,10 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['@sealpost/*/src/**', '@sealpost/*/src'], message: 'Import the package entry point.' },
-            { group: ['../../packages/**', '../../../packages/**', '../../services/**'], message: 'Import through @sealpost/<pkg>.' },
+            {
+              group: ['../../packages/**', '../../../packages/**', '../../services/**'],
+              message: 'Import through @sealpost/<pkg>.',
+            },
           ],
         },
       ],
@@ -34,7 +37,10 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['**/adapters/**', '**/app/**'], message: 'Domain code imports no adapters or use cases.' },
-            { group: ['mongodb', 'better-sqlite3', '@nats-io/*', '@grpc/*', 'node:fs', 'fs', 'node:net', 'net'], message: 'Domain code does no I/O.' },
+            {
+              group: ['mongodb', 'better-sqlite3', '@nats-io/*', '@grpc/*', 'node:fs', 'fs', 'node:net', 'net'],
+              message: 'Domain code does no I/O.',
+            },
           ],
         },
       ],

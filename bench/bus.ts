@@ -40,7 +40,14 @@ async function publishAll(bus: ServiceBus, tenant: string, count: number): Promi
     while (next < count) {
       const i = next++;
       await bus.publish(
-        createEnvelope({ type: 'vault.bench', subject, tenant, aggregateId: `a${i}`, aggregateVersion: 1, payload: PAYLOAD }),
+        createEnvelope({
+          type: 'vault.bench',
+          subject,
+          tenant,
+          aggregateId: `a${i}`,
+          aggregateVersion: 1,
+          payload: PAYLOAD,
+        }),
       );
     }
   };
@@ -54,7 +61,13 @@ async function consumeAll(bus: ServiceBus, tenant: string, count: number, durabl
   let done!: () => void;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const subscription = await bus.consume(
-    { durable, domain: 'vault', filterSubjects: [eventSubject('vault', tenant, 'bench')], batch: 256, maxAckPending: 4096 },
+    {
+      durable,
+      domain: 'vault',
+      filterSubjects: [eventSubject('vault', tenant, 'bench')],
+      batch: 256,
+      maxAckPending: 4096,
+    },
     () => {
       if (received === 0) started = process.hrtime.bigint();
       if (++received === count) done();
@@ -88,8 +101,22 @@ function natsBench(cli: string, server: string, args: string[]): number {
 
 async function measureJetStream(server: string, cli: string): Promise<Figures & { raw: Figures; rawDedup: number }> {
   const rawCommon = ['--msgs', String(MESSAGES), '--size', '1KB', '--stream', 'SEALPOST_BENCH_RAW'];
-  const rawPublish = natsBench(cli, server, ['pub', 'async', 'sealpost-bench.raw', ...rawCommon, '--create', '--purge']);
-  const rawPublishDedup = natsBench(cli, server, ['pub', 'async', 'sealpost-bench.raw', ...rawCommon, '--purge', '--dedup']);
+  const rawPublish = natsBench(cli, server, [
+    'pub',
+    'async',
+    'sealpost-bench.raw',
+    ...rawCommon,
+    '--create',
+    '--purge',
+  ]);
+  const rawPublishDedup = natsBench(cli, server, [
+    'pub',
+    'async',
+    'sealpost-bench.raw',
+    ...rawCommon,
+    '--purge',
+    '--dedup',
+  ]);
   // `nats bench js pub --create` also creates the CLI's default durable (`nats-bench`) that `consume` reads.
   const rawConsume = natsBench(cli, server, ['consume', ...rawCommon]);
 
@@ -102,7 +129,12 @@ async function measureJetStream(server: string, cli: string): Promise<Figures & 
     await bus.ensureStreams();
     const publishPerSec = await publishAll(bus, tenant, MESSAGES);
     const consumePerSec = await consumeAll(consumer, tenant, MESSAGES, durable);
-    return { publishPerSec, consumePerSec, raw: { publishPerSec: rawPublish, consumePerSec: rawConsume }, rawDedup: rawPublishDedup };
+    return {
+      publishPerSec,
+      consumePerSec,
+      raw: { publishPerSec: rawPublish, consumePerSec: rawConsume },
+      rawDedup: rawPublishDedup,
+    };
   } finally {
     await bus.close();
     await consumer.close();
@@ -147,7 +179,8 @@ export async function main(): Promise<void> {
     scope: {
       machine: `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown cpu'}, Node ${process.version}`,
       store: 'JetStream file storage, 1 replica (machine NATS server); embedded: SQLite WAL, synchronous=FULL',
-      durability: 'publish resolves on the server ack (JetStream) or the SQLite commit (embedded); consume acks each message explicitly',
+      durability:
+        'publish resolves on the server ack (JetStream) or the SQLite commit (embedded); consume acks each message explicitly',
       baseline: '`nats bench js pub async` / `nats bench js consume` against the same server in the same run',
       messages: MESSAGES,
       payloadBytes: PAYLOAD.length,
@@ -177,7 +210,9 @@ export async function main(): Promise<void> {
     ['embedded acked consume', embedded.consumePerSec],
   ];
   for (const [label, value] of rows) process.stdout.write(`${label.padEnd(56)} ${String(value).padStart(10)} msgs/s\n`);
-  process.stdout.write(`${'publish ratio to raw ceiling (goal ≥ 0.70)'.padEnd(56)} ${publishRatio.toFixed(2).padStart(10)}\n`);
+  process.stdout.write(
+    `${'publish ratio to raw ceiling (goal ≥ 0.70)'.padEnd(56)} ${publishRatio.toFixed(2).padStart(10)}\n`,
+  );
   const out = path.resolve(__dirname, 'results');
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, 'bus.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -66,3 +66,13 @@ export {
 } from './outbox/mongo-outbox';
 export { ensureSqliteOutbox, appendPendingEvent, SqliteOutboxSource } from './outbox/sqlite-outbox';
 export { OutboxRelay, type OutboxRelayOptions, type RelayPassResult } from './outbox/outbox-relay';
+export {
+  renderNatsPermissions,
+  renderNatsServerConfig,
+  ownedStreams,
+  consumedStreams,
+  NATS_ADMIN_USER,
+  NatsConfigError,
+  type NatsPermissions,
+  type NatsServerConfigInput,
+} from './nats-permissions';

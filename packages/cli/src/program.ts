@@ -5,7 +5,9 @@ import { devCommand } from './commands/dev';
 /** The CLI's command tree; separate from main.ts so tests can run commands in-process. */
 export function buildProgram(): Command {
   const program = new Command('sealpost')
-    .description('Operate Sealpost: tokens for development, configuration checks, and (as services land) contacts and audit.')
+    .description(
+      'Operate Sealpost: tokens for development, configuration checks, and (as services land) contacts and audit.',
+    )
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: true });
   program.addCommand(devCommand());

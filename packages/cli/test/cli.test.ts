@@ -33,7 +33,11 @@ describe('sealpost CLI', () => {
     const top = await sealpost(['--help']);
     expect(top.code).toBe(0);
     for (const command of ['dev', 'config']) expect(top.stdout).toContain(command);
-    for (const args of [['dev', 'token'], ['config', 'check'], ['config', 'table']]) {
+    for (const args of [
+      ['dev', 'token'],
+      ['config', 'check'],
+      ['config', 'table'],
+    ]) {
       const help = await sealpost([...args, '--help']);
       expect(help.code).toBe(0);
       expect(help.stdout).toMatch(/^Usage: sealpost /);

@@ -7,7 +7,6 @@ import { PROTO_ROOT } from '@sealpost/proto';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { createHealthCredentials, createServerCredentials, type ServerTlsOptions } from './tls-credentials';
 
-
 export interface GrpcServerOptions {
   /** Service name for errors and logs, e.g. `contact-vault`. */
   readonly service: string;

@@ -21,7 +21,7 @@ export function configCommand(): Command {
     });
   config
     .command('table')
-    .description('Print every setting as a Markdown table (the README\'s configuration table)')
+    .description("Print every setting as a Markdown table (the README's configuration table)")
     .action(() => {
       process.stdout.write(renderConfigTable());
     });
