@@ -40,6 +40,8 @@ export interface AccessInterceptorOptions {
   readonly policy: AccessPolicy;
   /** Trust domain every mTLS peer must belong to. */
   readonly trustDomain: string;
+  /** Kubernetes namespace whose `spiffe://<td>/ns/<ns>/sa/<service>` ids are accepted (SEALPOST_SPIFFE_NAMESPACE). */
+  readonly spiffeNamespace?: string;
   /** Verifies operator bearer tokens; without one, every bearer token is refused. */
   readonly verifier?: OperatorTokenVerifier;
   readonly purposes?: PurposePolicy;
@@ -138,7 +140,7 @@ export function createAccessInterceptor(options: AccessInterceptorOptions): grpc
     const hasPeerCert = ctx?.transportSecurityType === 'ssl' && ctx.sslPeerCertificate !== undefined;
     let channelPeer: ServicePrincipal | undefined;
     if (hasPeerCert || token === undefined || !options.operatorsWithoutClientCert) {
-      channelPeer = serviceIdentityFromPeer(call, options.trustDomain);
+      channelPeer = serviceIdentityFromPeer(call, options.trustDomain, options.spiffeNamespace);
     }
     let principal: Principal;
     if (token !== undefined) {

@@ -13,12 +13,19 @@ describe('parseSpiffeId', () => {
   it.each([
     ['spiffe://sealpost.dev/dispatch', { trustDomain: 'sealpost.dev', service: 'dispatch' }],
     ['spiffe://prod.example.com/contact-vault', { trustDomain: 'prod.example.com', service: 'contact-vault' }],
+    [
+      'spiffe://prod.example.com/ns/sealpost/sa/dispatch',
+      { trustDomain: 'prod.example.com', namespace: 'sealpost', service: 'dispatch' },
+    ],
   ])('parses %s', (uri, expected) => expect(parseSpiffeId(uri)).toEqual(expected));
 
   it.each([
     'spiffe://sealpost.dev',
     'spiffe://sealpost.dev/',
-    'spiffe://sealpost.dev/ns/default/sa/dispatch',
+    'spiffe://sealpost.dev/ns/default/sa/dispatch/extra',
+    'spiffe://sealpost.dev/ns/Default/sa/dispatch',
+    'spiffe://sealpost.dev/ns//sa/dispatch',
+    'spiffe://sealpost.dev/sa/dispatch',
     'spiffe://sealpost.dev/dispatch?x=1',
     'spiffe://sealpost.dev/dispatch#frag',
     'spiffe://user@sealpost.dev/dispatch',
@@ -39,6 +46,22 @@ describe('serviceIdentityFromPeer', () => {
       trustDomain: 'sealpost.dev',
       spiffeId: 'spiffe://sealpost.dev/dispatch',
     });
+  });
+
+  it('accepts the Kubernetes form only from the configured namespace', () => {
+    const call = callWith('URI:spiffe://prod.example.com/ns/sealpost/sa/dispatch');
+    expect(serviceIdentityFromPeer(call, 'prod.example.com', 'sealpost')).toEqual({
+      kind: 'service',
+      service: 'dispatch',
+      trustDomain: 'prod.example.com',
+      spiffeId: 'spiffe://prod.example.com/ns/sealpost/sa/dispatch',
+    });
+    // A service account named "dispatch" in another namespace is not the dispatch service.
+    for (const namespace of ['other', undefined]) {
+      expect(() => serviceIdentityFromPeer(call, 'prod.example.com', namespace)).toThrow(
+        expect.objectContaining({ code: 'UNAUTHENTICATED', reason: 'NAMESPACE_MISMATCH' }),
+      );
+    }
   });
 
   it.each([

@@ -7,13 +7,29 @@ export interface CallWithAuthContext {
   getAuthContext(): { transportSecurityType?: string; sslPeerCertificate?: PeerCertificate } | null;
 }
 
-const SPIFFE_ID = /^spiffe:\/\/([a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?)\/([a-z][a-z0-9-]{0,62})$/;
+const TRUST_DOMAIN = '[a-z0-9](?:[a-z0-9.-]{0,253}[a-z0-9])?';
+const NAME = '[a-z][a-z0-9-]{0,62}';
+const SPIFFE_ID = new RegExp(`^spiffe://(${TRUST_DOMAIN})/(${NAME})$`);
+// csi-driver-spiffe's form: the service is the pod's service account, qualified by its namespace.
+const KUBERNETES_SPIFFE_ID = new RegExp(`^spiffe://(${TRUST_DOMAIN})/ns/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)/sa/(${NAME})$`);
 
-/** Parses `spiffe://<trust-domain>/<service>`; undefined for anything else (no query, no nested path). */
-export function parseSpiffeId(uri: string): { trustDomain: string; service: string } | undefined {
-  const m = SPIFFE_ID.exec(uri);
-  if (!m?.[1] || !m[3]) return undefined;
-  return { trustDomain: m[1], service: m[3] };
+export interface SpiffeId {
+  readonly trustDomain: string;
+  readonly service: string;
+  /** Set for `spiffe://<td>/ns/<namespace>/sa/<service>` ids. */
+  readonly namespace?: string;
+}
+
+/**
+ * Parses `spiffe://<trust-domain>/<service>` or the Kubernetes form `spiffe://<trust-domain>/ns/<ns>/sa/<service>`;
+ * undefined for anything else (no query, no other paths).
+ */
+export function parseSpiffeId(uri: string): SpiffeId | undefined {
+  const plain = SPIFFE_ID.exec(uri);
+  if (plain?.[1] && plain[2]) return { trustDomain: plain[1], service: plain[2] };
+  const k8s = KUBERNETES_SPIFFE_ID.exec(uri);
+  if (k8s?.[1] && k8s[2] && k8s[3]) return { trustDomain: k8s[1], namespace: k8s[2], service: k8s[3] };
+  return undefined;
 }
 
 /** URI entries of Node's `subjectaltname` string ("DNS:a, URI:spiffe://…, IP Address:…"). */
@@ -31,7 +47,12 @@ function uriSans(cert: PeerCertificate): string[] {
  * no verified certificate, when the certificate carries no (or more than one) SPIFFE id, or one from another
  * trust domain.
  */
-export function serviceIdentityFromPeer(call: CallWithAuthContext, trustDomain: string): ServicePrincipal {
+export function serviceIdentityFromPeer(
+  call: CallWithAuthContext,
+  trustDomain: string,
+  /** Namespace whose `ns/<ns>/sa/<service>` ids are accepted; without it, only `spiffe://<td>/<service>`. */
+  namespace?: string,
+): ServicePrincipal {
   const ctx = call.getAuthContext();
   // grpc-js fills the context only for TLS sockets whose peer certificate verified against the server's CA.
   if (!ctx || ctx.transportSecurityType !== 'ssl' || !ctx.sslPeerCertificate) {
@@ -53,10 +74,14 @@ export function serviceIdentityFromPeer(call: CallWithAuthContext, trustDomain: 
       'the client certificate is from another trust domain',
     );
   }
+  // A service account of the same name in another namespace is another workload, not this service.
+  if (parsed.namespace !== undefined && parsed.namespace !== namespace) {
+    throw new AccessError('UNAUTHENTICATED', 'NAMESPACE_MISMATCH', 'the client certificate is from another namespace');
+  }
   return {
     kind: 'service',
     service: parsed.service,
     trustDomain: parsed.trustDomain,
-    spiffeId: `spiffe://${parsed.trustDomain}/${parsed.service}`,
+    spiffeId: spiffe[0]!,
   };
 }

@@ -36,6 +36,7 @@ import {
   ticketPattern,
   tokenValue,
   trustDomain,
+  namespaceName,
   url,
   urlList,
   wholeNumber,
@@ -125,6 +126,8 @@ export interface SealpostConfig {
   readonly trustDomain: string;
   /** `spiffe://<trust domain>/<service>`: the identity this service's certificate must carry. */
   readonly spiffeId: string;
+  /** When set, peers may also present `spiffe://<trust domain>/ns/<namespace>/sa/<service>` (csi-driver-spiffe). */
+  readonly spiffeNamespace?: string;
   readonly tls: TlsConfig;
   readonly grpc: GrpcConfig;
   readonly bus: BusConfig;
@@ -182,6 +185,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     r.problem('SEALPOST_TRUST_DOMAIN', `${DEV_TRUST_DOMAIN} is the dev trust domain; production needs its own`);
   }
   const resolvedTrustDomain = td ?? DEV_TRUST_DOMAIN;
+  const spiffeNamespace = r.read('SEALPOST_SPIFFE_NAMESPACE', namespaceName);
 
   const devTokens = r.read('SEALPOST_DEV_TOKENS', booleanFlag) ?? !production;
   if (production && devTokens) {
@@ -412,6 +416,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     dataDir,
     trustDomain: resolvedTrustDomain,
     spiffeId: `spiffe://${resolvedTrustDomain}/${service}`,
+    ...(spiffeNamespace !== undefined ? { spiffeNamespace } : {}),
     tls: { ...tlsValues, dev: tlsDev },
     grpc: { listen, health, peers },
     bus,

@@ -82,6 +82,14 @@ const STATIC_SETTINGS = [
   },
   {
     group: 'common',
+    name: 'SEALPOST_SPIFFE_NAMESPACE',
+    default: 'unset: only `spiffe://<trust domain>/<service>` ids',
+    services: ALL,
+    description:
+      'Kubernetes namespace of Sealpost workloads: also accept `spiffe://<trust domain>/ns/<namespace>/sa/<service>` ids (csi-driver-spiffe), from this namespace only.',
+  },
+  {
+    group: 'common',
     name: 'SEALPOST_DEV_TOKENS',
     default: 'embedded: `true`; production: `false` (refused if `true`)',
     services: ALL,

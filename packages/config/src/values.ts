@@ -94,6 +94,11 @@ export const trustDomain: ValueSchema<string> = z
     error: 'must be a lower-case trust domain such as prod.example.com',
   });
 
+/** Kubernetes namespace name (RFC 1123 label). */
+export const namespaceName: ValueSchema<string> = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, { error: 'must be a Kubernetes namespace name' });
+
 export const pathValue: ValueSchema<string> = z.string().refine((value) => !value.includes('\0'), {
   error: 'must be a file path',
 });
