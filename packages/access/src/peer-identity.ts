@@ -11,7 +11,9 @@ const TRUST_DOMAIN = '[a-z0-9](?:[a-z0-9.-]{0,253}[a-z0-9])?';
 const NAME = '[a-z][a-z0-9-]{0,62}';
 const SPIFFE_ID = new RegExp(`^spiffe://(${TRUST_DOMAIN})/(${NAME})$`);
 // csi-driver-spiffe's form: the service is the pod's service account, qualified by its namespace.
-const KUBERNETES_SPIFFE_ID = new RegExp(`^spiffe://(${TRUST_DOMAIN})/ns/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)/sa/(${NAME})$`);
+const KUBERNETES_SPIFFE_ID = new RegExp(
+  `^spiffe://(${TRUST_DOMAIN})/ns/([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)/sa/(${NAME})$`,
+);
 
 export interface SpiffeId {
   readonly trustDomain: string;
