@@ -5,4 +5,4 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/bootstrap.sh"
 cd "$root"
-exec node_modules/.bin/tsx services/runner/src/main.ts "$@"
+exec node --import tsx services/runner/src/main.ts "$@"

@@ -84,7 +84,9 @@ export async function writeDevTlsFiles(options: {
     certFile: path.join(out, 'tls.crt'),
     keyFile: path.join(out, 'tls.key'),
   };
-  for (const file of Object.values(files)) await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  for (const file of [files.caFile, files.certFile, files.keyFile]) {
+    await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  }
   await fs.writeFile(files.caFile, ca.certPem, { mode: 0o644 });
   await fs.writeFile(files.certFile, leaf.certPem, { mode: 0o644 });
   await writePrivate(files.keyFile, leaf.keyPem);

@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '@sealpost/testkit';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const REGISTER = path.resolve(__dirname, '../src/register.ts');

@@ -32,3 +32,17 @@ export {
   type TreeHeadPublisher,
   type TreeHeadScheduleOptions,
 } from './app/sign-tree-head';
+export {
+  DEFAULT_QUERY_PAGE_SIZE,
+  MAX_ENTRIES_PER_CALL,
+  createAuditLogHandlers,
+  type AuditLogHandlerDeps,
+} from './adapters/grpc/audit-log-handlers';
+export {
+  AUDIT_LOG_ID,
+  AuditServiceError,
+  startAuditService,
+  type AuditServiceErrorCode,
+  type AuditServiceOptions,
+  type RunningAuditService,
+} from './service';

@@ -1,0 +1,190 @@
+/**
+ * Wires the audit service: store and lease store from config, the appender (single writer, fenced), the tree-head
+ * schedule with its signer and witness, and the gRPC read API behind mTLS and the access interceptor.
+ */
+import { readFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_ACCESS_POLICY, createAccessInterceptor, createOperatorTokenVerifier } from '@sealpost/access';
+import type { ServiceBus } from '@sealpost/bus';
+import type { SealpostConfig, StoreConfig } from '@sealpost/config';
+import { auditV1 } from '@sealpost/proto';
+import { createGrpcServer } from '@sealpost/server';
+import { type LeaseStore, MongoLeaseStore, SqliteLeaseStore, connectMongo, newLeaseHolderId } from '@sealpost/storage';
+import type { Logger } from '@sealpost/telemetry';
+import { createAuditLogHandlers } from './adapters/grpc/audit-log-handlers';
+import { MongoAuditLogStore } from './adapters/mongo/mongo-audit-log-store';
+import { LocalEd25519Signer } from './adapters/signing/local-ed25519-signer';
+import { SqliteAuditLogStore } from './adapters/sqlite/sqlite-audit-log-store';
+import { FileWitness } from './adapters/witness/file-witness';
+import { AuditAppender } from './app/append-entries';
+import { TreeHeadSchedule } from './app/sign-tree-head';
+import type { AuditLogStore } from './ports/audit-log-store';
+import type { TreeHeadSigner } from './ports/tree-head-signer';
+
+/** The log id in every signed tree head (a subject token: `sealpost.treehead.<logId>.signed`). */
+export const AUDIT_LOG_ID = 'sealpost-audit';
+
+export type AuditServiceErrorCode = 'AUDIT_SIGNER_NOT_CONFIGURED';
+
+/** The audit service cannot start with this configuration. */
+export class AuditServiceError extends Error {
+  override readonly name = 'AuditServiceError';
+  constructor(
+    readonly code: AuditServiceErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface AuditServiceOptions {
+  readonly config: SealpostConfig;
+  readonly bus: ServiceBus;
+  readonly logger?: Logger;
+  /** Tree-head signing cadence (defaults: every 1000 entries and every 60 s). */
+  readonly treeHeads?: { readonly everyEntries?: number; readonly everyMs?: number };
+}
+
+export interface RunningAuditService {
+  readonly endpoint: { readonly grpc: string; readonly health: string };
+  /** Drains gRPC within `drainMs`, stops signing and appending, closes the store. */
+  stop(drainMs: number): Promise<void>;
+}
+
+interface OpenedStore {
+  readonly store: AuditLogStore;
+  readonly leases: LeaseStore;
+}
+
+async function openStore(config: StoreConfig): Promise<OpenedStore> {
+  if (config.kind === 'sqlite') {
+    mkdirSync(path.dirname(config.file), { recursive: true });
+    const store = SqliteAuditLogStore.open(config.file);
+    // Same database: the lease and the log it fences commit on one SQLite file.
+    return { store, leases: new SqliteLeaseStore(store.db) };
+  }
+  let url = config.url;
+  if (config.user !== undefined && config.passwordFile !== undefined) {
+    const u = new URL(config.url);
+    u.username = encodeURIComponent(config.user);
+    u.password = encodeURIComponent((await readFile(config.passwordFile, 'utf8')).trim());
+    url = u.toString();
+  }
+  const mongo = await connectMongo({ url, database: config.database, appName: 'sealpost-audit' });
+  try {
+    const store = await MongoAuditLogStore.open(mongo.db, () => mongo.close());
+    return { store, leases: new MongoLeaseStore(mongo.db) };
+  } catch (err) {
+    await mongo.close();
+    throw err;
+  }
+}
+
+async function openSigner(config: SealpostConfig): Promise<TreeHeadSigner> {
+  if (config.mode === 'production') {
+    // KmsEs256Signer exists, but no setting names its key yet; a file key in production would be a silent downgrade.
+    throw new AuditServiceError(
+      'AUDIT_SIGNER_NOT_CONFIGURED',
+      'production needs a KMS tree-head signer, and no configuration setting for its key exists yet; ' +
+        'the local Ed25519 file key is refused in production',
+    );
+  }
+  return LocalEd25519Signer.fromFile(path.join(config.dataDir, 'audit', 'sth-signing.jwk.json'));
+}
+
+/** Starts the audit service; resolves once gRPC serves. Throws AuditServiceError, ConfigError-like start-up errors. */
+export async function startAuditService(options: AuditServiceOptions): Promise<RunningAuditService> {
+  const { config, bus, logger } = options;
+  const signer = await openSigner(config);
+  const auditDir = path.join(config.dataDir, 'audit');
+  mkdirSync(auditDir, { recursive: true });
+  const verifier = await createOperatorTokenVerifier({
+    mode: config.mode,
+    issuer: config.auth.jwtIssuer,
+    audience: config.auth.jwtAudience,
+    jwks: config.auth.jwks.kind === 'url' ? { url: config.auth.jwks.url } : { file: config.auth.jwks.file },
+  });
+
+  const { store, leases } = await openStore(config.store);
+  const cleanups: (() => Promise<void>)[] = [() => store.close()];
+  const unwind = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+  };
+  try {
+    await bus.ensureStreams();
+    const report = (err: unknown, where: string): void => {
+      const code = err instanceof Error ? String((err as { code?: unknown }).code ?? err.name) : 'error';
+      logger?.warn({ where, code }, 'audit service error');
+    };
+
+    const schedule = new TreeHeadSchedule({
+      store,
+      signer,
+      witness: new FileWitness(path.join(auditDir, 'witness.jsonl')),
+      logId: AUDIT_LOG_ID,
+      ...(options.treeHeads?.everyEntries !== undefined ? { everyEntries: options.treeHeads.everyEntries } : {}),
+      ...(options.treeHeads?.everyMs !== undefined ? { everyMs: options.treeHeads.everyMs } : {}),
+      onError: (err) => report(err, 'sign-tree-head'),
+    });
+    const appender = new AuditAppender({
+      store,
+      leaseStore: leases,
+      holder: newLeaseHolderId('audit'),
+      bus,
+      onAppended: () => schedule.noteAppended(),
+      onError: report,
+    });
+    appender.start();
+    cleanups.push(() => appender.stop());
+    // A head at start-up: readers get one at once, and it proves the restarted log still has the same root.
+    await schedule.signNow();
+    schedule.start();
+    cleanups.push(() => schedule.stop());
+
+    const server = await createGrpcServer({
+      service: 'audit',
+      mode: config.mode,
+      address: config.grpc.listen,
+      tls: { caFile: config.tls.caFile, certFile: config.tls.certFile, keyFile: config.tls.keyFile },
+      health: { address: config.grpc.health },
+      interceptors: [
+        createAccessInterceptor({
+          policy: DEFAULT_ACCESS_POLICY,
+          trustDomain: config.trustDomain,
+          verifier,
+          stepUpWindowSeconds: config.auth.stepUpWindowSeconds,
+        }),
+      ],
+      reflection: { protoFiles: ['sealpost/audit/v1/audit_log.proto'] },
+    });
+    server.addService(auditV1.AuditLogService, createAuditLogHandlers({ store }));
+    const ports = await server.start();
+    cleanups.push(async () => server.forceShutdown());
+    const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
+    const endpoint = {
+      grpc: `${host(config.grpc.listen)}:${ports.port}`,
+      health: `${host(config.grpc.health)}:${ports.healthPort ?? ''}`,
+    };
+    logger?.info({ endpoint }, 'audit service serving');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      endpoint,
+      stop(drainMs) {
+        stopping ??= (async () => {
+          cleanups.splice(0);
+          await server.drain(drainMs);
+          await schedule.stop();
+          await appender.stop();
+          await store.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * What `pnpm start` promises, against the real runner process: it writes endpoints.json, every service answers
+ * gRPC health SERVING and reflection over mutual TLS with the CLI's client certificate, a connection without a
+ * client certificate is refused, and SIGTERM stops it with exit code 0 within 5 seconds.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { waitFor } from '@sealpost/testkit';
+import type { EndpointsFile } from '../src/endpoints';
+
+const ROOT = path.resolve(__dirname, '../../..');
+type ClientCtor = new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client;
+const load = (file: string) => grpc.loadPackageDefinition(protoLoader.loadSync(file, { enums: String }));
+const Health = (
+  load(require.resolve('grpc-health-check/proto/health/v1/health.proto')) as never as {
+    grpc: { health: { v1: { Health: ClientCtor } } };
+  }
+).grpc.health.v1.Health;
+const Reflection = (
+  load(
+    path.join(
+      path.dirname(require.resolve('@grpc/reflection/package.json')),
+      'build/proto/grpc/reflection/v1/reflection.proto',
+    ),
+  ) as never as { grpc: { reflection: { v1: { ServerReflection: ClientCtor } } } }
+).grpc.reflection.v1.ServerReflection;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function check(client: grpc.Client): Promise<string> {
+  return new Promise((resolve, reject) =>
+    (client as unknown as { check: (...args: unknown[]) => void }).check(
+      { service: '' },
+      { deadline: Date.now() + 5000 },
+      (error: grpc.ServiceError | null, response?: { status: string }) =>
+        error ? reject(error) : resolve(response!.status),
+    ),
+  );
+}
+
+function listServices(client: grpc.Client): Promise<string[]> {
+  type Reply = { listServicesResponse?: { service: { name: string }[] } };
+  const stream = (
+    client as unknown as { serverReflectionInfo: () => grpc.ClientDuplexStream<object, Reply> }
+  ).serverReflectionInfo();
+  return new Promise((resolve, reject) => {
+    stream.on('data', (reply: Reply) => {
+      resolve((reply.listServicesResponse?.service ?? []).map((s) => s.name));
+      stream.end();
+    });
+    stream.on('error', reject);
+    stream.write({ listServices: '' });
+  });
+}
+
+describe('pnpm start (the embedded runner)', () => {
+  let dataDir: string;
+  let runner: ChildProcess;
+  let exited: Promise<number | null>;
+  let output = '';
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'sealpost-runner-'));
+    const [grpcPort, healthPort] = [await freePort(), await freePort()];
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('SEALPOST_')));
+    // Exactly what scripts/start.sh runs once dependencies are installed.
+    runner = spawn(process.execPath, ['--import', 'tsx', 'services/runner/src/main.ts'], {
+      cwd: ROOT,
+      env: {
+        ...clean,
+        SEALPOST_DATA_DIR: dataDir,
+        SEALPOST_AUDIT_GRPC_ADDR: `127.0.0.1:${grpcPort}`,
+        SEALPOST_AUDIT_HEALTH_ADDR: `127.0.0.1:${healthPort}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    runner.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    runner.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    exited = new Promise((resolve) => runner.on('exit', (code) => resolve(code)));
+    await waitFor('endpoints.json', () => existsSync(path.join(dataDir, 'endpoints.json')), { timeoutMs: 30_000 });
+  }, 40_000);
+
+  afterAll(() => {
+    if (runner.exitCode === null) runner.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const endpoints = (): EndpointsFile => JSON.parse(readFileSync(path.join(dataDir, 'endpoints.json'), 'utf8'));
+  const mtls = (file: EndpointsFile) =>
+    grpc.credentials.createSsl(
+      readFileSync(file.caFile),
+      readFileSync(file.client.keyFile),
+      readFileSync(file.client.certFile),
+    );
+
+  it('prints where each service listens and writes endpoints.json', () => {
+    const file = endpoints();
+    expect(Object.keys(file.services)).toEqual(['audit']);
+    expect(output).toContain(file.services.audit!.grpc);
+    expect(output).toContain('endpoints.json');
+  });
+
+  it('answers gRPC health SERVING and reflection over mutual TLS at the listed address', async () => {
+    const file = endpoints();
+    for (const endpoint of Object.values(file.services)) {
+      const health = new Health(endpoint.grpc, mtls(file));
+      const reflection = new Reflection(endpoint.grpc, mtls(file));
+      try {
+        expect(await check(health)).toBe('SERVING');
+        expect(await listServices(reflection)).toEqual(
+          expect.arrayContaining(['grpc.health.v1.Health', 'sealpost.audit.v1.AuditLog']),
+        );
+      } finally {
+        health.close();
+        reflection.close();
+      }
+    }
+  });
+
+  it('refuses a connection without a client certificate on the gRPC port, serves probes on the health port', async () => {
+    const file = endpoints();
+    const endpoint = file.services.audit!;
+    const noClientCert = new Health(endpoint.grpc, grpc.credentials.createSsl(readFileSync(file.caFile)));
+    await expect(check(noClientCert)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    noClientCert.close();
+    // The probe listener is what the kubelet uses: health only, no client certificate.
+    const probe = new Health(endpoint.health, grpc.credentials.createInsecure());
+    expect(await check(probe)).toBe('SERVING');
+    probe.close();
+  });
+
+  it('stops cleanly on SIGTERM: exit code 0 within 5 seconds', async () => {
+    const started = Date.now();
+    runner.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(output).toContain('stopped cleanly');
+  });
+});
