@@ -36,8 +36,22 @@ export {
   type RawDelivery,
   type DeadLetterMessage,
 } from './delivery-policy';
-export { processDelivery, type DeliveryControl, type DeliveryContext } from './process-delivery';
-export { injectTraceHeaders, extractTraceContext, withProducerSpan, withConsumerSpan } from './trace';
+export {
+  processDelivery,
+  processBatch,
+  type DeliveryControl,
+  type DeliveryContext,
+  type BatchDeliveryContext,
+} from './process-delivery';
+export {
+  injectTraceHeaders,
+  extractTraceContext,
+  withProducerSpan,
+  startProducerSpan,
+  withConsumerSpan,
+  withBatchConsumerSpan,
+  type ProducerSpan,
+} from './trace';
 export {
   decideApply,
   nextMarker,
@@ -51,7 +65,12 @@ export {
   type SqliteApplyOnceTarget,
 } from './apply-once';
 export { NatsServiceBus, type NatsBusOptions } from './nats/nats-bus';
-export { toNatsConnectOptions, type NatsConnectionSettings, type NatsTlsSettings } from './nats/connection-options';
+export {
+  toNatsConnectOptions,
+  inboxPrefixFor,
+  type NatsConnectionSettings,
+  type NatsTlsSettings,
+} from './nats/connection-options';
 export { EmbeddedBus, EmbeddedServiceBus, type EmbeddedBusOptions } from './embedded/embedded-bus';
 export type { StoredMessage } from './embedded/sqlite-bus-store';
 export { toOutboxEntry, fromOutboxEntry, type OutboxEntry } from './outbox/outbox-entry';

@@ -15,6 +15,8 @@ import {
   subjectMatches,
 } from './topology';
 import type { ServiceName } from './topology';
+import { inboxPrefixFor, toNatsConnectOptions } from './nats/connection-options';
+import { InvalidBusOptionsError } from './errors';
 
 const allowsPublish = (service: ServiceName, subject: string): boolean => {
   const p = renderNatsPermissions(service).publish;
@@ -112,12 +114,28 @@ describe('renderNatsPermissions', () => {
 
   it('never lets a service subscribe to event subjects directly (that would bypass consumer grants)', () => {
     for (const service of SERVICES) {
-      expect(allowsSubscribe(service, '_INBOX.abc.def')).toBe(true);
+      expect(allowsSubscribe(service, `_INBOX_${service}.abc.def`)).toBe(true);
       expect(allowsSubscribe(service, 'sealpost.vault.t1.created')).toBe(false);
       expect(allowsSubscribe(service, 'sealpost.audit.vault.t1.reveal')).toBe(false);
       expect(allowsSubscribe(service, '$JS.API.STREAM.INFO.SEALPOST_VAULT')).toBe(false);
-      expect(renderNatsPermissions(service).subscribe.allow).toEqual(['_INBOX.>']);
+      expect(renderNatsPermissions(service).subscribe.allow).toEqual([`_INBOX_${service}.>`]);
     }
+  });
+
+  it("never lets a service subscribe to another service's replies (per-service inbox prefix)", () => {
+    for (const service of SERVICES) {
+      // The shared default inbox is closed to every service user.
+      expect(allowsSubscribe(service, '_INBOX.abc.def')).toBe(false);
+      expect(allowsSubscribe(service, '_INBOX.>')).toBe(false);
+      for (const other of SERVICES) {
+        expect(allowsSubscribe(service, `_INBOX_${other}.abc.1`)).toBe(service === other);
+      }
+    }
+    // The prefix the bus connects with is the one the permission grants.
+    expect(toNatsConnectOptions({ servers: 'nats://h:4222' }, 'n', 'dispatch').inboxPrefix).toBe('_INBOX_dispatch');
+    expect(toNatsConnectOptions({ servers: 'nats://h:4222' }, 'n').inboxPrefix).toBeUndefined();
+    expect(() => inboxPrefixFor('a.b')).toThrow(InvalidBusOptionsError);
+    expect(() => inboxPrefixFor('*')).toThrow(InvalidBusOptionsError);
   });
 
   it('refuses an unknown service', () => {

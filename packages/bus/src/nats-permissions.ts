@@ -4,6 +4,7 @@
  * anything not listed is refused, so a service can neither forge another service's events nor read a stream
  * it was not granted.
  */
+import { inboxPrefixFor } from './nats/connection-options';
 import {
   BUS_GRANTS,
   DEAD_LETTER_STREAM,
@@ -75,9 +76,10 @@ export function renderNatsPermissions(service: ServiceName): NatsPermissions {
       allow: [...new Set(publish)],
       deny: [`${JS_API}.STREAM.DELETE.>`, `${JS_API}.STREAM.PURGE.>`, `${JS_API}.STREAM.MSG.DELETE.>`],
     },
-    // Replies (JetStream API answers, pull batches, publish acks) arrive on the client's inbox only; no
+    // Replies (JetStream API answers, pull batches, publish acks) arrive on the service's OWN inbox prefix
+    // (the bus connects with `inboxPrefix: _INBOX_<service>`), so no service can read another's replies; no
     // service subscribes to event subjects directly, which would bypass the stream's consumer grants.
-    subscribe: { allow: ['_INBOX.>'] },
+    subscribe: { allow: [`${inboxPrefixFor(service)}.>`] },
   };
 }
 

@@ -2,6 +2,7 @@
  * The event-bus port. Two adapters implement it with the same semantics: JetStream (`NatsServiceBus`) and
  * the embedded SQLite bus (`EmbeddedBus.forService`). Services depend on these interfaces only.
  */
+import type { PoisonMessageError } from './errors';
 import type { Domain, ServiceName } from './topology';
 
 /** One domain event as it travels on the bus. Payload bytes are protobuf and opaque to the bus. */
@@ -41,6 +42,18 @@ export interface EventPublisher {
   publish(envelope: EventEnvelope): Promise<PublishAck>;
 }
 
+/** A publisher that can also store many events in one go (both adapters; `EventPublisher` stays minimal). */
+export interface EventBatchPublisher extends EventPublisher {
+  /**
+   * Publishes several events and resolves with their acks in the same order once ALL are durably stored
+   * (JetStream: pipelined, one ack per event; embedded: one SQLite transaction = one fsync). Every envelope
+   * is checked before anything is sent, so a refused or invalid one sends none. If storing fails part-way
+   * the call rejects (`PublishFailedError` / `NoStreamError` / `StreamFullError`) and some events may be
+   * stored: republish the same envelopes, ids dedupe.
+   */
+  publishMany(envelopes: readonly EventEnvelope[]): Promise<PublishAck[]>;
+}
+
 /** An event handed to a consumer handler, with its delivery facts. */
 export interface ReceivedEvent extends EventEnvelope {
   readonly stream: string;
@@ -54,6 +67,25 @@ export interface ReceivedEvent extends EventEnvelope {
  * backoff, dead-letter once `maxDeliver` deliveries have failed.
  */
 export type EventHandler = (event: ReceivedEvent) => Promise<void> | void;
+
+/** What a batch handler reports for one event it could not apply. */
+export type BatchFailure = 'retry' | PoisonMessageError;
+
+/**
+ * A batch handler's verdict: events not listed are acked. `'retry'` → redelivery after backoff (dead-letter
+ * once `maxDeliver` deliveries failed), `PoisonMessageError` → dead-letter now. Keys are event ids; an entry
+ * applies to every event of the batch with that id, and ids not in the batch are ignored.
+ */
+export interface BatchResult {
+  readonly failures: ReadonlyMap<string, BatchFailure>;
+}
+
+/**
+ * Handles a batch of events in stream order (1..`batch` events, never empty). Returning `void` acks all;
+ * throwing counts as a failure of every event in the batch (a thrown `PoisonMessageError` dead-letters all).
+ * Undecodable and over-delivered messages are dead-lettered before the handler and are not in the batch.
+ */
+export type BatchHandler = (events: readonly ReceivedEvent[]) => Promise<BatchResult | void> | BatchResult | void;
 
 export interface ConsumeOptions {
   /** Durable consumer name (a subject token); its position survives restarts. */
@@ -84,10 +116,17 @@ export interface Subscription {
 export interface EventConsumer {
   /** Creates or updates the durable consumer and starts handling messages one at a time, in stream order. */
   consume(options: ConsumeOptions, handler: EventHandler): Promise<Subscription>;
+  /**
+   * Like `consume`, but hands over up to `options.batch` events at once: whatever has arrived while the
+   * previous batch was handled (so batches grow under load and stay small, without waiting, when idle).
+   * Acks are sent without waiting for the server (JetStream) or group-committed (embedded): after a crash
+   * the last batch may be redelivered, never lost; consumers must be idempotent (they are: apply-once).
+   */
+  consumeBatches(options: ConsumeOptions, handler: BatchHandler): Promise<Subscription>;
 }
 
 /** A bus handle bound to one service identity. */
-export interface ServiceBus extends EventPublisher, EventConsumer {
+export interface ServiceBus extends EventBatchPublisher, EventConsumer {
   readonly service: ServiceName;
   /** Creates or updates the streams this service owns (plus the dead-letter stream). Idempotent. */
   ensureStreams(): Promise<void>;

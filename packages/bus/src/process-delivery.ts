@@ -14,9 +14,9 @@ import {
 } from './delivery-policy';
 import { DEFAULT_MAX_PAYLOAD_BYTES, HEADERS, envelopeFromMessage } from './envelope';
 import { BusError } from './errors';
-import type { EventEnvelope, EventHandler } from './port';
+import type { BatchHandler, EventEnvelope, EventHandler, ReceivedEvent } from './port';
 import type { ServiceName } from './topology';
-import { recordFailure, withConsumerSpan, type MessagingSystem } from './trace';
+import { recordFailure, withBatchConsumerSpan, withConsumerSpan, type MessagingSystem } from './trace';
 
 /** The adapter's settle operations for one delivery. */
 export interface DeliveryControl {
@@ -89,5 +89,123 @@ async function decide(raw: RawDelivery, ctx: DeliveryContext, span: Span): Promi
   } catch (error) {
     recordFailure(span, error);
     return settleFailure(error, raw.deliveries, ctx.options);
+  }
+}
+
+export interface BatchDeliveryContext {
+  readonly service: ServiceName;
+  readonly system: MessagingSystem;
+  readonly options: ResolvedConsumeOptions;
+  readonly handler: BatchHandler;
+  readonly maxPayloadBytes?: number;
+  /** Called for each delivery whose settling failed; it stays unsettled and comes back after ack wait. */
+  readonly onSettleError: (error: unknown) => void;
+}
+
+/** Stands for a `'retry'` verdict in `settleFailure`: any error that is not poison retries. */
+class RetryRequested extends Error {}
+
+/**
+ * Handles a batch of deliveries: bound check and decode per delivery (failures are dead-lettered and left
+ * out), ONE handler call in one CONSUMER span linked to every producer, then each delivery settled as the
+ * handler's `BatchResult` says. Returns the settlement per delivery, in input order.
+ */
+export async function processBatch(
+  items: readonly { readonly raw: RawDelivery; readonly control: DeliveryControl }[],
+  ctx: BatchDeliveryContext,
+): Promise<Settlement[]> {
+  const attributes = {
+    'messaging.destination.name': ctx.options.stream,
+    'messaging.consumer.group.name': ctx.options.durable,
+  };
+  const name = `process ${ctx.options.stream} batch`;
+  return withBatchConsumerSpan(
+    ctx.system,
+    items.map((i) => i.raw.headers),
+    attributes,
+    name,
+    async (span) => {
+      const settlements: Settlement[] = new Array<Settlement>(items.length);
+      const events: ReceivedEvent[] = [];
+      const positions: number[] = [];
+      items.forEach(({ raw }, index) => {
+        const bounded = settleBeforeHandling(raw.deliveries, ctx.options.maxDeliver);
+        if (bounded !== null) {
+          settlements[index] = bounded;
+          return;
+        }
+        const decoded = decode(raw, ctx.maxPayloadBytes);
+        if ('settlement' in decoded) {
+          settlements[index] = decoded.settlement;
+          return;
+        }
+        events.push({ ...decoded.envelope, stream: raw.stream, streamSeq: raw.streamSeq, deliveries: raw.deliveries });
+        positions.push(index);
+      });
+      if (events.length > 0) {
+        try {
+          const failures = (await ctx.handler(events))?.failures;
+          events.forEach((event, k) => {
+            const failure = failures?.get(event.id);
+            settlements[positions[k]!] =
+              failure === undefined
+                ? { kind: 'ack' }
+                : settleFailure(failure === 'retry' ? new RetryRequested() : failure, event.deliveries, ctx.options);
+          });
+        } catch (error) {
+          recordFailure(span, error);
+          events.forEach(
+            (event, k) => (settlements[positions[k]!] = settleFailure(error, event.deliveries, ctx.options)),
+          );
+        }
+      }
+      const counts = { ack: 0, retry: 0, 'dead-letter': 0 };
+      const deadLetters: Promise<void>[] = [];
+      items.forEach(({ raw, control }, index) => {
+        const settlement = settlements[index]!;
+        counts[settlement.kind]++;
+        try {
+          // Acks and retries are not awaited one by one: the adapter batches them (see consumeBatches).
+          if (settlement.kind === 'ack') control.ack()?.catch(ctx.onSettleError);
+          else if (settlement.kind === 'retry') control.retry(settlement.delayMs)?.catch(ctx.onSettleError);
+          else
+            deadLetters.push(
+              control
+                .deadLetter(deadLetterMessage(ctx.service, ctx.options.durable, raw, settlement.reason))
+                .catch(ctx.onSettleError),
+            );
+        } catch (error) {
+          ctx.onSettleError(error);
+        }
+      });
+      await Promise.all(deadLetters);
+      span.setAttributes({
+        'sealpost.batch.acked': counts.ack,
+        'sealpost.batch.retried': counts.retry,
+        'sealpost.batch.dead_lettered': counts['dead-letter'],
+      });
+      return settlements;
+    },
+  );
+}
+
+function decode(
+  raw: RawDelivery,
+  maxPayloadBytes: number | undefined,
+): { envelope: EventEnvelope } | { settlement: Settlement } {
+  try {
+    return {
+      envelope: envelopeFromMessage(
+        raw.subject,
+        raw.payload,
+        raw.headers,
+        maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+      ),
+    };
+  } catch (error) {
+    const code = error instanceof BusError ? error.code : 'unknown';
+    return {
+      settlement: { kind: 'dead-letter', reason: code === 'BUS_PAYLOAD_TOO_LARGE' ? 'too-large' : 'undecodable' },
+    };
   }
 }

@@ -12,6 +12,7 @@ import {
   trace,
   type Attributes,
   type Context,
+  type Link,
   type Span,
 } from '@opentelemetry/api';
 import type { EventEnvelope } from './port';
@@ -42,6 +43,43 @@ function errorCode(error: unknown): string {
 export function recordFailure(span: Span, error: unknown): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: errorCode(error) });
   span.setAttribute('error.type', errorCode(error));
+}
+
+/** A started PRODUCER span and the headers to send with the event (they carry the span as parent). */
+export interface ProducerSpan {
+  readonly headers: Record<string, string>;
+  /** Ends the span, marked failed when `error` is given. */
+  end(error?: unknown): void;
+}
+
+/**
+ * Starts a PRODUCER span for one event without making it active: the publish hot path (and each event of
+ * a `publishMany`) then needs no async context wrapper. The parent is the trace the event was created in
+ * (its headers), or the active context.
+ */
+export function startProducerSpan(system: MessagingSystem, envelope: EventEnvelope): ProducerSpan {
+  const parent = envelope.headers.traceparent !== undefined ? extractTraceContext(envelope.headers) : context.active();
+  const span = tracer().startSpan(
+    `send ${envelope.type}`,
+    {
+      kind: SpanKind.PRODUCER,
+      attributes: {
+        'messaging.system': system,
+        'messaging.operation.type': 'send',
+        'messaging.destination.name': envelope.subject,
+        'messaging.message.id': envelope.id,
+        'sealpost.event.type': envelope.type,
+      },
+    },
+    parent,
+  );
+  return {
+    headers: injectTraceHeaders(envelope.headers, trace.setSpan(parent, span)),
+    end(error?: unknown) {
+      if (error !== undefined) recordFailure(span, error);
+      span.end();
+    },
+  };
 }
 
 /**
@@ -77,6 +115,51 @@ export async function withProducerSpan<T>(
     },
   );
 }
+
+/**
+ * Runs a batch handler in one CONSUMER span. A batch has many parents, so the span starts a new trace and
+ * links to each message's producer span (OpenTelemetry's convention for batch receive); at most
+ * `MAX_BATCH_LINKS` links are kept.
+ */
+export async function withBatchConsumerSpan<T>(
+  system: MessagingSystem,
+  headers: readonly Readonly<Record<string, string>>[],
+  attributes: Attributes,
+  name: string,
+  run: (span: Span) => Promise<T>,
+): Promise<T> {
+  const links: Link[] = [];
+  for (const h of headers) {
+    if (links.length >= MAX_BATCH_LINKS) break;
+    if (h.traceparent === undefined) continue;
+    const linked = trace.getSpanContext(extractTraceContext(h));
+    if (linked !== undefined) links.push({ context: linked });
+  }
+  return tracer().startActiveSpan(
+    name,
+    {
+      kind: SpanKind.CONSUMER,
+      root: true,
+      links,
+      attributes: {
+        'messaging.system': system,
+        'messaging.operation.type': 'process',
+        'messaging.batch.message_count': headers.length,
+        ...attributes,
+      },
+    },
+    async (span) => {
+      try {
+        return await run(span);
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
+/** Links kept on a batch CONSUMER span. */
+export const MAX_BATCH_LINKS = 128;
 
 /** Runs the handler in a CONSUMER span, child of the trace context found in the message headers. */
 export async function withConsumerSpan<T>(

@@ -23,6 +23,8 @@ import {
   eventSubject,
   type ConsumeOptions,
   type EventEnvelope,
+  type BatchFailure,
+  type BatchHandler,
   type EventHandler,
   type EventPublisher,
   type OutboxEntry,
@@ -71,6 +73,20 @@ export function runBusContract(makeHarness: (dir: TempDir, durablePrefix: string
   ): Promise<{ durable: string }> {
     const durable = options.durable ?? durableName();
     const sub = await dispatch.consume(
+      { durable, domain: 'vault', filterSubjects: [`sealpost.vault.${tenant}.>`], ackWaitMs: 2000, ...options },
+      handler,
+    );
+    subscriptions.push(sub);
+    return { durable };
+  }
+
+  async function consumeBatches(
+    tenant: string,
+    handler: BatchHandler,
+    options: Partial<ConsumeOptions> = {},
+  ): Promise<{ durable: string }> {
+    const durable = options.durable ?? durableName();
+    const sub = await dispatch.consumeBatches(
       { durable, domain: 'vault', filterSubjects: [`sealpost.vault.${tenant}.>`], ackWaitMs: 2000, ...options },
       handler,
     );
@@ -293,71 +309,178 @@ export function runBusContract(makeHarness: (dir: TempDir, durablePrefix: string
     expect(calls).toEqual(['c-2']);
   });
 
-  it('loses nothing and applies nothing twice when a consumer process is SIGKILLed before acking', async () => {
+  it('publishMany stores in order, acks in order, and dedupes ids seen before and within the batch', async () => {
     const tenant = tenantId();
-    const durable = durableName();
-    const storeFile = join(dir.path, `crash-${tenant}.sqlite`);
-    const ackWaitMs = 1500;
-    for (let i = 1; i <= 10; i++) await vault.publish(vaultEvent(tenant, `a${String(i).padStart(2, '0')}`, 1));
+    expect(await vault.publishMany([])).toEqual([]);
+    const earlier = vaultEvent(tenant, 'c-0', 1);
+    const first = await vault.publish(earlier);
+    const fresh = [1, 2, 3, 4].map((v) => vaultEvent(tenant, `c-${v}`, 1, `m${v}`));
+    const batch = [fresh[0]!, fresh[1]!, earlier, fresh[2]!, fresh[0]!, fresh[3]!];
+    const acks = await vault.publishMany(batch);
+    expect(acks.map((a) => a.duplicate)).toEqual([false, false, true, false, true, false]);
+    expect(acks[2]).toEqual({ stream: first.stream, seq: first.seq, duplicate: true });
+    expect(acks[4]!.seq).toBe(acks[0]!.seq);
+    const stored = acks.filter((a) => !a.duplicate).map((a) => a.seq);
+    expect(stored).toEqual([...stored].sort((a, b) => a - b));
+    expect(stored[0]).toBeGreaterThan(first.seq);
+    expect(new Set(acks.map((a) => a.stream))).toEqual(new Set(['SEALPOST_VAULT']));
 
-    // `node --import tsx` (not the tsx CLI, which forks a second process) so SIGKILL hits the consumer itself.
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/consumer-child.ts')], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        SEALPOST_BUS_CHILD: JSON.stringify({
-          bus: harness.childConfig(),
-          storeFile,
-          durable,
-          tenant,
-          holdAfter: 3,
-          ackWaitMs,
-        }),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    // One foreign or invalid envelope refuses the whole call before anything is sent.
+    const foreign = { ...vaultEvent(tenant, 'c-9', 1), subject: eventSubject('consent', tenant, 'confirmed') };
+    const unsent = vaultEvent(tenant, 'c-8', 1, 'unsent');
+    await expect(vault.publishMany([unsent, foreign])).rejects.toThrow(PublishNotAllowedError);
+    await expect(vault.publishMany([unsent, { ...unsent, aggregateVersion: 0 }])).rejects.toMatchObject({
+      code: 'BUS_INVALID_ENVELOPE',
     });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-      child.on('exit', (_code, signal) => resolve(signal)),
-    );
-    try {
-      await waitFor('child to hold an unacked message', () => out.includes('holding'), { timeoutMs: 20_000 });
-    } catch (error) {
-      child.kill('SIGKILL');
-      throw new Error(`child did not reach the hold point; stderr: ${err.slice(0, 500)}`, { cause: error });
-    }
-    child.kill('SIGKILL');
-    const signal = await exited;
-    if (signal !== 'SIGKILL') throw new Error(`child ended on its own: ${out} ${err}`);
-    const childApplied = out.split('\n').filter((l) => /^applied \S+ true$/.test(l)).length;
-    expect(childApplied).toBe(3);
 
-    // Restart: the same durable picks up everything unacked once the dead process's ack wait passes.
-    const store = new Database(storeFile);
-    ensureEffects(store);
-    const redelivered: ReceivedEvent[] = [];
-    let parentApplied = 0;
-    await consume(
+    const got: ReceivedEvent[] = [];
+    await consume(tenant, (e) => void got.push(e));
+    await waitFor('five events', () => got.length >= 5);
+    await sleep(300);
+    expect(got.map((e) => e.id)).toEqual([earlier.id, ...fresh.map((e) => e.id)]);
+    expect(got.map((e) => e.streamSeq)).toEqual([first.seq, ...stored]);
+  });
+
+  it('consumeBatches acks a batch, dead-letters only the poison in it and retries only the failing one', async () => {
+    const tenant = tenantId();
+    const events = [1, 2, 3, 4, 5].map((v) => vaultEvent(tenant, `c-${v}`, 1, `m${v}`));
+    const acks = await vault.publishMany(events);
+    const poison = events[2]!;
+    const flaky = events[3]!;
+    const batches: ReceivedEvent[][] = [];
+    const { durable } = await consumeBatches(
       tenant,
-      (e) => {
+      (batch) => {
+        batches.push([...batch]);
+        const failures = new Map<string, BatchFailure>();
+        for (const e of batch) {
+          if (e.id === poison.id) failures.set(e.id, new PoisonMessageError('unknown-schema'));
+          if (e.id === flaky.id && e.deliveries === 1) failures.set(e.id, 'retry');
+        }
+        return { failures };
+      },
+      { batch: 10, maxDeliver: 3, backoffMs: [100] },
+    );
+    const [dl] = await until('dead letter', async () => {
+      const list = await harness.deadLetters(deadLetterSubject('dispatch', durable));
+      return list.length > 0 ? list : undefined;
+    });
+    expect(dl!.headers).toMatchObject({
+      [HEADERS.deadLetterEventId]: poison.id,
+      [HEADERS.deadLetterReason]: 'poison:unknown-schema',
+      [HEADERS.deadLetterDeliveries]: '1',
+      [HEADERS.deadLetterSeq]: String(acks[2]!.seq),
+    });
+    await waitFor('flaky event redelivered', () => batches.flat().some((e) => e.id === flaky.id && e.deliveries === 2));
+    await sleep(2500); // past the ack wait: nothing acked comes back
+    const deliveries = (id: string) =>
+      batches
+        .flat()
+        .filter((e) => e.id === id)
+        .map((e) => e.deliveries);
+    expect(events.map((e) => deliveries(e.id))).toEqual([[1], [1], [1], [1, 2], [1]]);
+    // The poison sat in a batch with others, and only it was dead-lettered.
+    const poisonBatch = batches.find((b) => b.some((e) => e.id === poison.id))!;
+    expect(poisonBatch.length).toBeGreaterThan(1);
+    expect(await harness.deadLetters(deadLetterSubject('dispatch', durable))).toHaveLength(1);
+    // Batches are in stream order and never empty.
+    for (const b of batches) {
+      expect(b.length).toBeGreaterThan(0);
+      expect(b.map((e) => e.streamSeq)).toEqual([...b.map((e) => e.streamSeq)].sort((x, y) => x - y));
+    }
+  });
+
+  it('consumeBatches: a thrown handler error retries the whole batch, then dead-letters at maxDeliver', async () => {
+    const tenant = tenantId();
+    const events = [1, 2].map((v) => vaultEvent(tenant, `c-${v}`, 1));
+    await vault.publishMany(events);
+    const seen: number[] = [];
+    const { durable } = await consumeBatches(
+      tenant,
+      (batch) => {
+        for (const e of batch) seen.push(e.deliveries);
+        throw new Error('downstream unavailable');
+      },
+      { maxDeliver: 2, backoffMs: [100] },
+    );
+    const list = await until('two dead letters', async () => {
+      const found = await harness.deadLetters(deadLetterSubject('dispatch', durable));
+      return found.length >= 2 ? found : undefined;
+    });
+    expect(list.map((d) => d.headers[HEADERS.deadLetterReason])).toEqual(['max-deliveries', 'max-deliveries']);
+    expect(list.map((d) => d.headers[HEADERS.deadLetterEventId]).sort()).toEqual(events.map((e) => e.id).sort());
+    await sleep(300);
+    expect(seen.sort()).toEqual([1, 1, 2, 2]);
+  });
+
+  it.each(['single', 'batch'] as const)(
+    'loses nothing and applies nothing twice when a %s consumer process is SIGKILLed before acking',
+    async (mode) => {
+      const tenant = tenantId();
+      const durable = durableName();
+      const storeFile = join(dir.path, `crash-${tenant}.sqlite`);
+      const ackWaitMs = 1500;
+      for (let i = 1; i <= 10; i++) await vault.publish(vaultEvent(tenant, `a${String(i).padStart(2, '0')}`, 1));
+
+      // `node --import tsx` (not the tsx CLI, which forks a second process) so SIGKILL hits the consumer itself.
+      const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/consumer-child.ts')], {
+        cwd: REPO_ROOT,
+        env: {
+          ...process.env,
+          SEALPOST_BUS_CHILD: JSON.stringify({
+            bus: harness.childConfig(),
+            storeFile,
+            durable,
+            tenant,
+            holdAfter: 3,
+            ackWaitMs,
+            mode,
+          }),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        child.on('exit', (_code, signal) => resolve(signal)),
+      );
+      try {
+        await waitFor('child to hold an unacked message', () => out.includes('holding'), { timeoutMs: 20_000 });
+      } catch (error) {
+        child.kill('SIGKILL');
+        throw new Error(`child did not reach the hold point; stderr: ${err.slice(0, 500)}`, { cause: error });
+      }
+      child.kill('SIGKILL');
+      const signal = await exited;
+      if (signal !== 'SIGKILL') throw new Error(`child ended on its own: ${out} ${err}`);
+      const childApplied = out.split('\n').filter((l) => /^applied \S+ true$/.test(l)).length;
+      expect(childApplied).toBe(3);
+
+      // Restart: the same durable picks up everything unacked once the dead process's ack wait passes.
+      const store = new Database(storeFile);
+      ensureEffects(store);
+      const redelivered: ReceivedEvent[] = [];
+      let parentApplied = 0;
+      const apply = (e: ReceivedEvent) => {
         redelivered.push(e);
         if (applyEffect(store, e)) parentApplied++;
-      },
-      { durable, ackWaitMs },
-    );
-    await waitFor('all ten effects', () => effectRows(store).length === 10, { timeoutMs: 15_000 });
-    await sleep(ackWaitMs + 300);
-    const rows = effectRows(store);
-    expect(rows.map((r) => r.count)).toEqual(Array(10).fill(1));
-    expect(childApplied + parentApplied).toBe(10);
-    // The third event was applied by the child but never acked: it came back, and apply-once skipped it.
-    const third = redelivered.find((e) => e.aggregateId === 'a03');
-    expect(third?.deliveries).toBeGreaterThanOrEqual(2);
-    store.close();
-  }, 40_000);
+      };
+      if (mode === 'single') await consume(tenant, apply, { durable, ackWaitMs });
+      else await consumeBatches(tenant, (events) => events.forEach(apply), { durable, ackWaitMs });
+      await waitFor('all ten effects', () => effectRows(store).length === 10, { timeoutMs: 15_000 });
+      await sleep(ackWaitMs + 300);
+      const rows = effectRows(store);
+      expect(rows.map((r) => r.count)).toEqual(Array(10).fill(1));
+      expect(childApplied + parentApplied).toBe(10);
+      // The third event was applied by the child but never acked: it came back, and apply-once skipped it.
+      const third = redelivered.find((e) => e.aggregateId === 'a03');
+      expect(third?.deliveries).toBeGreaterThanOrEqual(2);
+      store.close();
+    },
+    40_000,
+  );
 
   describe('outbox relay', () => {
     interface World {
@@ -496,6 +619,35 @@ export function runBusContract(makeHarness: (dir: TempDir, durablePrefix: string
       relays.forEach((r) => r.close());
       w.writer.close();
     });
+  });
+
+  it('consumeBatches runs the handler in one CONSUMER span linked to each producer span', async () => {
+    const tenant = tenantId();
+    const canary = 'bob@example.com';
+    const events = [1, 2, 3].map((v) => vaultEvent(tenant, `c-${v}`, 1, canary));
+    await vault.publishMany(events);
+    const producers = tracing
+      .spans()
+      .filter((s) => s.kind === SpanKind.PRODUCER && events.some((e) => e.id === s.attributes['messaging.message.id']));
+    expect(producers).toHaveLength(3);
+    const traceIds: string[] = [];
+    let seen = 0;
+    await consumeBatches(tenant, (batch) => {
+      traceIds.push(trace.getActiveSpan()?.spanContext().traceId ?? '');
+      seen += batch.length;
+    });
+    await waitFor('all three handled', () => seen >= 3);
+    const batchSpans = await until('batch spans ended', () => {
+      const list = tracing
+        .spans()
+        .filter((s) => traceIds.includes(s.spanContext().traceId) && s.kind === SpanKind.CONSUMER);
+      return list.length === traceIds.length ? list : undefined;
+    });
+    const linked = batchSpans
+      .flatMap((s) => s.links.map((l: { context: { spanId: string } }) => l.context.spanId))
+      .sort();
+    expect(linked).toEqual(producers.map((p) => p.spanContext().spanId).sort());
+    for (const s of [...batchSpans, ...producers]) expect(JSON.stringify(s.attributes)).not.toContain(canary);
   });
 
   it('carries W3C trace context across the bus with PRODUCER and CONSUMER spans and no payload in attributes', async () => {

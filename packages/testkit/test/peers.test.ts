@@ -45,7 +45,9 @@ describeWithPeer('natsTls', 'TLS NATS with one user per service', () => {
   const tenant = uniqueName('t');
   const connections: NatsConnection[] = [];
   const as = async (user: string): Promise<NatsConnection> => {
-    const nc = await connect({ ...natsTlsConnectOptions(user), name: `testkit-${user}` });
+    // Service users may subscribe only under their own inbox prefix (as @sealpost/bus connects).
+    const inbox = user === 'admin' ? {} : { inboxPrefix: `_INBOX_${user}` };
+    const nc = await connect({ ...natsTlsConnectOptions(user), ...inbox, name: `testkit-${user}` });
     connections.push(nc);
     return nc;
   };
@@ -79,6 +81,16 @@ describeWithPeer('natsTls', 'TLS NATS with one user per service', () => {
     nc.subscribe('sealpost.consent.>');
     await nc.flush();
     expect(await denied).toBe(true);
+  });
+
+  it("refuses a subscription to the shared inbox or to another service's inbox", async () => {
+    const nc = await as('anomaly');
+    for (const subject of ['_INBOX.>', '_INBOX_consent.>']) {
+      const denied = violation(nc, subject);
+      nc.subscribe(subject);
+      await nc.flush();
+      expect([subject, await denied]).toEqual([subject, true]);
+    }
   });
 
   it('refuses stream management outside the own stream', async () => {

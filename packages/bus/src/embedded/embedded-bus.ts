@@ -4,10 +4,11 @@
  * Several service handles share one `EmbeddedBus`; other processes may open the same file.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { resolveConsumeOptions, type ResolvedConsumeOptions } from '../delivery-policy';
+import { resolveConsumeOptions, type RawDelivery, type ResolvedConsumeOptions } from '../delivery-policy';
 import { DEFAULT_MAX_PAYLOAD_BYTES, envelopeToHeaders, validateEnvelope } from '../envelope';
 import { BusClosedError, PublishNotAllowedError } from '../errors';
 import type {
+  BatchHandler,
   BusErrorReporter,
   ConsumeOptions,
   EventEnvelope,
@@ -16,10 +17,11 @@ import type {
   ServiceBus,
   Subscription,
 } from '../port';
-import { processDelivery, type DeliveryControl } from '../process-delivery';
+import { processBatch, processDelivery, type DeliveryControl } from '../process-delivery';
 import { streamsOwnedBy, type StreamSettings } from '../stream-config';
 import { mayPublish, type ServiceName } from '../topology';
-import { withProducerSpan } from '../trace';
+import { startProducerSpan } from '../trace';
+import { GroupCommit } from './group-commit';
 import { SqliteBusStore, type StoredMessage } from './sqlite-bus-store';
 
 export interface EmbeddedBusOptions {
@@ -47,12 +49,15 @@ export class EmbeddedBus {
   private readonly pruneTimer: NodeJS.Timeout;
   private closed = false;
   readonly onError: BusErrorReporter;
+  /** @internal every write of this process goes through it: concurrent writes share one commit. */
+  readonly writes: GroupCommit;
 
   private constructor(
     readonly store: SqliteBusStore,
     readonly options: EmbeddedBusOptions,
   ) {
     this.onError = options.onError ?? defaultReporter;
+    this.writes = new GroupCommit(store.db);
     this.prune();
     this.pruneTimer = setInterval(() => this.prune(), options.pruneIntervalMs ?? 60_000);
     this.pruneTimer.unref();
@@ -122,6 +127,8 @@ export class EmbeddedBus {
     this.closed = true;
     clearInterval(this.pruneTimer);
     await Promise.all([...this.handles].map((handle) => handle.close()));
+    // Writes still queued (publishes awaiting their commit, deferred acks) are committed, not dropped.
+    this.writes.close();
     this.store.close();
   }
 }
@@ -137,16 +144,42 @@ export class EmbeddedServiceBus implements ServiceBus {
     private readonly onClosed: (handle: EmbeddedServiceBus) => void,
   ) {}
 
-  async publish(envelope: EventEnvelope): Promise<PublishAck> {
+  publish(envelope: EventEnvelope): Promise<PublishAck> {
+    return this.publishMany([envelope]).then((acks) => acks[0]!);
+  }
+
+  /** All events of the call are stored in ONE transaction (all or none), shared with concurrent writes. */
+  async publishMany(envelopes: readonly EventEnvelope[]): Promise<PublishAck[]> {
+    for (const envelope of envelopes) this.check(envelope);
+    if (envelopes.length === 0) return [];
+    const spans = envelopes.map((envelope) => startProducerSpan('sealpost-embedded', envelope));
+    const { store } = this.bus;
+    try {
+      const now = Date.now();
+      const acks = await this.bus.writes.write(() =>
+        envelopes.map((envelope, i) =>
+          store.append(
+            envelope.subject,
+            envelope.payload,
+            envelopeToHeaders({ ...envelope, headers: spans[i]!.headers }),
+            envelope.id,
+            now,
+          ),
+        ),
+      );
+      for (const stream of new Set(acks.filter((a) => !a.duplicate).map((a) => a.stream))) this.bus.notify(stream);
+      for (const span of spans) span.end();
+      return acks;
+    } catch (error) {
+      for (const span of spans) span.end(error);
+      throw error;
+    }
+  }
+
+  private check(envelope: EventEnvelope): void {
     if (this.closed || this.bus.isClosed) throw new BusClosedError();
     if (!mayPublish(this.service, envelope.subject)) throw new PublishNotAllowedError(this.service, envelope.subject);
     validateEnvelope(envelope, this.bus.options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-    return withProducerSpan('sealpost-embedded', envelope, async (traceHeaders) => {
-      const headers = envelopeToHeaders({ ...envelope, headers: traceHeaders });
-      const ack = this.bus.store.append(envelope.subject, envelope.payload, headers, envelope.id, Date.now());
-      if (!ack.duplicate) this.bus.notify(ack.stream);
-      return ack;
-    });
   }
 
   async ensureStreams(): Promise<void> {
@@ -154,10 +187,18 @@ export class EmbeddedServiceBus implements ServiceBus {
   }
 
   async consume(options: ConsumeOptions, handler: EventHandler): Promise<Subscription> {
+    return this.subscribe(options, { kind: 'single', handler });
+  }
+
+  async consumeBatches(options: ConsumeOptions, handler: BatchHandler): Promise<Subscription> {
+    return this.subscribe(options, { kind: 'batch', handler });
+  }
+
+  private subscribe(options: ConsumeOptions, handling: Handling): Subscription {
     if (this.closed || this.bus.isClosed) throw new BusClosedError();
     const resolved = resolveConsumeOptions(this.service, options);
     this.bus.store.upsertConsumer(resolved.stream, resolved.durable, resolved.filterSubjects);
-    const subscription = new EmbeddedSubscription(this, resolved, handler, (sub) => this.subscriptions.delete(sub));
+    const subscription = new EmbeddedSubscription(this, resolved, handling, (sub) => this.subscriptions.delete(sub));
     this.subscriptions.add(subscription);
     subscription.start();
     return subscription;
@@ -171,6 +212,10 @@ export class EmbeddedServiceBus implements ServiceBus {
   }
 }
 
+type Handling =
+  | { readonly kind: 'single'; readonly handler: EventHandler }
+  | { readonly kind: 'batch'; readonly handler: BatchHandler };
+
 class EmbeddedSubscription implements Subscription {
   private stopping = false;
   private loop: Promise<void> | undefined;
@@ -179,7 +224,7 @@ class EmbeddedSubscription implements Subscription {
   constructor(
     private readonly handle: EmbeddedServiceBus,
     private readonly options: ResolvedConsumeOptions,
-    private readonly handler: EventHandler,
+    private readonly handling: Handling,
     private readonly onStopped: (sub: EmbeddedSubscription) => void,
   ) {}
 
@@ -198,22 +243,28 @@ class EmbeddedSubscription implements Subscription {
     while (!this.stopping) {
       let handled = 0;
       try {
-        const deliveries = bus.store.fetch(
-          {
-            stream,
-            durable,
-            filters: this.options.filterSubjects,
-            batch: this.options.batch,
-            maxAckPending: this.options.maxAckPending,
-            ackWaitMs: this.options.ackWaitMs,
-          },
-          Date.now(),
-        );
+        // Deferred acks/retries of the previous batch commit in the same transaction as this fetch.
+        const deliveries =
+          bus.writes.flush(() =>
+            bus.store.fetch(
+              {
+                stream,
+                durable,
+                filters: this.options.filterSubjects,
+                batch: this.options.batch,
+                maxAckPending: this.options.maxAckPending,
+                ackWaitMs: this.options.ackWaitMs,
+              },
+              Date.now(),
+            ),
+          ) ?? [];
         // Everything fetched is handled even when stopping: that is the drain.
-        for (const raw of deliveries) {
-          await this.handleOne(raw);
-          handled++;
+        if (this.handling.kind === 'batch') {
+          if (deliveries.length > 0) await this.handleBatch(deliveries, this.handling.handler);
+        } else {
+          for (const raw of deliveries) await this.handleOne(raw, this.handling.handler);
         }
+        handled = deliveries.length;
       } catch (error) {
         bus.onError(error, 'embedded.fetch');
       }
@@ -229,27 +280,64 @@ class EmbeddedSubscription implements Subscription {
       this.cancelWait = wait.cancel;
       await wait.promise;
     }
+    // Drained: commit the last deferred acks before reporting the subscription stopped.
+    try {
+      bus.writes.flush();
+    } catch (error) {
+      bus.onError(error, 'embedded.ack');
+    }
   }
 
-  private async handleOne(raw: Parameters<typeof processDelivery>[0]): Promise<void> {
+  /**
+   * Acks and retries are deferred writes: they commit with the next fetch (or the next group commit),
+   * not one transaction each. A crash before that commit redelivers those messages after their ack wait,
+   * which apply-once absorbs. Dead-letters are awaited: the copy is durable before the next delivery.
+   */
+  private control(seq: number): DeliveryControl {
     const { bus, service } = this.handle;
     const { stream, durable } = this.options;
-    const control: DeliveryControl = {
-      ack: () => bus.store.ack(stream, durable, raw.streamSeq),
-      retry: (delayMs) => bus.store.retryAt(stream, durable, raw.streamSeq, Date.now() + delayMs),
+    const defer = (write: () => void) => {
+      bus.writes.write(write).catch((error: unknown) => bus.onError(error, 'embedded.ack'));
+    };
+    return {
+      ack: () => defer(() => bus.store.ack(stream, durable, seq)),
+      retry: (delayMs) => {
+        const visibleAt = Date.now() + delayMs;
+        defer(() => bus.store.retryAt(stream, durable, seq, visibleAt));
+      },
       deadLetter: async (dl) => {
         if (!mayPublish(service, dl.subject)) throw new PublishNotAllowedError(service, dl.subject);
-        const ack = bus.store.deadLetter({ stream, durable, seq: raw.streamSeq }, dl, Date.now());
+        const ack = await bus.writes.write(() => bus.store.deadLetter({ stream, durable, seq }, dl, Date.now()));
         bus.notify(ack.stream);
       },
     };
+  }
+
+  private async handleBatch(deliveries: RawDelivery[], handler: BatchHandler): Promise<void> {
+    const { bus, service } = this.handle;
     const maxPayloadBytes = bus.options.maxPayloadBytes;
-    try {
-      await processDelivery(raw, control, {
+    await processBatch(
+      deliveries.map((raw) => ({ raw, control: this.control(raw.streamSeq) })),
+      {
         service,
         system: 'sealpost-embedded',
         options: this.options,
-        handler: this.handler,
+        handler,
+        onSettleError: (error) => bus.onError(error, 'embedded.settle'),
+        ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
+      },
+    );
+  }
+
+  private async handleOne(raw: RawDelivery, handler: EventHandler): Promise<void> {
+    const { bus, service } = this.handle;
+    const maxPayloadBytes = bus.options.maxPayloadBytes;
+    try {
+      await processDelivery(raw, this.control(raw.streamSeq), {
+        service,
+        system: 'sealpost-embedded',
+        options: this.options,
+        handler,
         ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
       });
     } catch (error) {

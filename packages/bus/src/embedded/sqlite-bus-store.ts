@@ -86,6 +86,8 @@ export interface FetchRequest {
 export class SqliteBusStore {
   readonly db: Database.Database;
   private specs = new Map<string, StreamSpec>();
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly streamOfSubject = new Map<string, StreamSpec>();
 
   constructor(file: string) {
     this.db = new Database(file, { timeout: 5000 });
@@ -106,17 +108,29 @@ export class SqliteBusStore {
     this.loadSpecs();
   }
 
+  /** Prepared once per SQL text: preparing is most of the cost of a small statement. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
   private loadSpecs(): void {
-    const rows = this.db.prepare('SELECT spec FROM streams').all() as { spec: string }[];
+    this.streamOfSubject.clear();
+    const rows = this.stmt('SELECT spec FROM streams').all() as { spec: string }[];
     this.specs = new Map(rows.map((row) => [JSON.parse(row.spec).name as string, JSON.parse(row.spec) as StreamSpec]));
   }
 
   /** Creates the stream or replaces its settings. */
   upsertStream(spec: StreamSpec): void {
-    this.db
-      .prepare('INSERT INTO streams (name, spec) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec')
-      .run(spec.name, JSON.stringify(spec));
+    this.stmt(
+      'INSERT INTO streams (name, spec) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET spec = excluded.spec',
+    ).run(spec.name, JSON.stringify(spec));
     this.specs.set(spec.name, spec);
+    this.streamOfSubject.clear();
   }
 
   hasStream(name: string): boolean {
@@ -125,9 +139,15 @@ export class SqliteBusStore {
   }
 
   private streamFor(subject: string): StreamSpec | undefined {
+    const cached = this.streamOfSubject.get(subject);
+    if (cached !== undefined) return cached;
     const find = () => [...this.specs.values()].find((s) => s.subjects.some((p) => subjectMatches(p, subject)));
     const found = find();
-    if (found !== undefined) return found;
+    if (found !== undefined) {
+      if (this.streamOfSubject.size > 10_000) this.streamOfSubject.clear();
+      this.streamOfSubject.set(subject, found);
+      return found;
+    }
     // Another process (or bus instance) may have created it since we last looked.
     this.loadSpecs();
     return find();
@@ -145,22 +165,23 @@ export class SqliteBusStore {
     if (spec === undefined) throw new NoStreamError(`subject ${subject}`);
     return this.db
       .transaction((): PublishAck => {
-        const seen = this.db
-          .prepare('SELECT seq, stored_at FROM msg_ids WHERE stream = ? AND msg_id = ?')
-          .get(spec.name, msgId) as { seq: number; stored_at: number } | undefined;
+        const seen = this.stmt('SELECT seq, stored_at FROM msg_ids WHERE stream = ? AND msg_id = ?').get(
+          spec.name,
+          msgId,
+        ) as { seq: number; stored_at: number } | undefined;
         if (seen !== undefined && seen.stored_at > now - spec.duplicateWindowMs)
           return { stream: spec.name, seq: seen.seq, duplicate: true };
-        const stream = this.db.prepare('SELECT last_seq, bytes FROM streams WHERE name = ?').get(spec.name) as {
+        const stream = this.stmt('SELECT last_seq, bytes FROM streams WHERE name = ?').get(spec.name) as {
           last_seq: number;
           bytes: number;
         };
         let bytes = stream.bytes;
         if (spec.maxBytes !== -1 && bytes + payload.byteLength > spec.maxBytes) {
           if (spec.discard === 'new') throw new StreamFullError(spec.name);
-          const oldest = this.db.prepare(
+          const oldest = this.stmt(
             'SELECT seq, length(payload) AS size FROM messages WHERE stream = ? ORDER BY seq LIMIT 1',
           );
-          const remove = this.db.prepare('DELETE FROM messages WHERE stream = ? AND seq = ?');
+          const remove = this.stmt('DELETE FROM messages WHERE stream = ? AND seq = ?');
           while (bytes + payload.byteLength > spec.maxBytes) {
             const row = oldest.get(spec.name) as { seq: number; size: number } | undefined;
             if (row === undefined) break;
@@ -169,15 +190,20 @@ export class SqliteBusStore {
           }
         }
         const seq = stream.last_seq + 1;
-        this.db
-          .prepare('INSERT INTO messages (stream, seq, subject, headers, payload, stored_at) VALUES (?, ?, ?, ?, ?, ?)')
-          .run(spec.name, seq, subject, JSON.stringify(headers), Buffer.from(payload), now);
-        this.db
-          .prepare('INSERT OR REPLACE INTO msg_ids (stream, msg_id, seq, stored_at) VALUES (?, ?, ?, ?)')
-          .run(spec.name, msgId, seq, now);
-        this.db
-          .prepare('UPDATE streams SET last_seq = ?, bytes = ? WHERE name = ?')
-          .run(seq, Math.max(0, bytes) + payload.byteLength, spec.name);
+        this.stmt(
+          'INSERT INTO messages (stream, seq, subject, headers, payload, stored_at) VALUES (?, ?, ?, ?, ?, ?)',
+        ).run(spec.name, seq, subject, JSON.stringify(headers), Buffer.from(payload), now);
+        this.stmt('INSERT OR REPLACE INTO msg_ids (stream, msg_id, seq, stored_at) VALUES (?, ?, ?, ?)').run(
+          spec.name,
+          msgId,
+          seq,
+          now,
+        );
+        this.stmt('UPDATE streams SET last_seq = ?, bytes = ? WHERE name = ?').run(
+          seq,
+          Math.max(0, bytes) + payload.byteLength,
+          spec.name,
+        );
         return { stream: spec.name, seq, duplicate: false };
       })
       .immediate();
@@ -186,11 +212,9 @@ export class SqliteBusStore {
   /** Creates the durable or updates its filters; its position is kept. */
   upsertConsumer(stream: string, durable: string, filters: readonly string[]): void {
     if (!this.hasStream(stream)) throw new NoStreamError(`stream ${stream}`);
-    this.db
-      .prepare(
-        'INSERT INTO consumers (stream, durable, filters) VALUES (?, ?, ?) ON CONFLICT (stream, durable) DO UPDATE SET filters = excluded.filters',
-      )
-      .run(stream, durable, JSON.stringify(filters));
+    this.stmt(
+      'INSERT INTO consumers (stream, durable, filters) VALUES (?, ?, ?) ON CONFLICT (stream, durable) DO UPDATE SET filters = excluded.filters',
+    ).run(stream, durable, JSON.stringify(filters));
   }
 
   /**
@@ -203,14 +227,12 @@ export class SqliteBusStore {
         const { stream, durable } = request;
         const out: RawDelivery[] = [];
         const visibleAt = now + request.ackWaitMs;
-        const due = this.db
-          .prepare(
-            `SELECT m.stream, m.seq, m.subject, m.headers, m.payload, m.stored_at, p.deliveries
+        const due = this.stmt(
+          `SELECT m.stream, m.seq, m.subject, m.headers, m.payload, m.stored_at, p.deliveries
              FROM pending p JOIN messages m ON m.stream = p.stream AND m.seq = p.seq
              WHERE p.stream = ? AND p.durable = ? AND p.visible_at <= ? ORDER BY p.seq LIMIT ?`,
-          )
-          .all(stream, durable, now, request.batch) as (MessageRow & { deliveries: number })[];
-        const redeliver = this.db.prepare(
+        ).all(stream, durable, now, request.batch) as (MessageRow & { deliveries: number })[];
+        const redeliver = this.stmt(
           'UPDATE pending SET deliveries = deliveries + 1, visible_at = ? WHERE stream = ? AND durable = ? AND seq = ?',
         );
         for (const row of due) {
@@ -221,25 +243,22 @@ export class SqliteBusStore {
           request.batch - out.length,
           request.maxAckPending -
             (
-              this.db
-                .prepare('SELECT count(*) AS n FROM pending WHERE stream = ? AND durable = ?')
-                .get(stream, durable) as {
+              this.stmt('SELECT count(*) AS n FROM pending WHERE stream = ? AND durable = ?').get(stream, durable) as {
                 n: number;
               }
             ).n,
         );
         if (room <= 0) return out;
-        const consumer = this.db
-          .prepare('SELECT delivered_seq FROM consumers WHERE stream = ? AND durable = ?')
-          .get(stream, durable) as { delivered_seq: number } | undefined;
+        const consumer = this.stmt('SELECT delivered_seq FROM consumers WHERE stream = ? AND durable = ?').get(
+          stream,
+          durable,
+        ) as { delivered_seq: number } | undefined;
         if (consumer === undefined) throw new NoStreamError(`consumer ${durable} on ${stream}`);
-        const fresh = this.db
-          .prepare(
-            `SELECT stream, seq, subject, headers, payload, stored_at FROM messages
+        const fresh = this.stmt(
+          `SELECT stream, seq, subject, headers, payload, stored_at FROM messages
              WHERE stream = ? AND seq > ? AND sp_match(?, subject) ORDER BY seq LIMIT ?`,
-          )
-          .all(stream, consumer.delivered_seq, JSON.stringify(request.filters), room) as MessageRow[];
-        const insert = this.db.prepare(
+        ).all(stream, consumer.delivered_seq, JSON.stringify(request.filters), room) as MessageRow[];
+        const insert = this.stmt(
           'INSERT OR REPLACE INTO pending (stream, durable, seq, deliveries, visible_at) VALUES (?, ?, ?, 1, ?)',
         );
         for (const row of fresh) {
@@ -250,13 +269,14 @@ export class SqliteBusStore {
         const last = fresh.at(-1);
         const deliveredSeq =
           fresh.length < room
-            ? (this.db.prepare('SELECT last_seq FROM streams WHERE name = ?').get(stream) as { last_seq: number })
-                .last_seq
+            ? (this.stmt('SELECT last_seq FROM streams WHERE name = ?').get(stream) as { last_seq: number }).last_seq
             : (last?.seq ?? consumer.delivered_seq);
         if (deliveredSeq !== consumer.delivered_seq)
-          this.db
-            .prepare('UPDATE consumers SET delivered_seq = ? WHERE stream = ? AND durable = ?')
-            .run(deliveredSeq, stream, durable);
+          this.stmt('UPDATE consumers SET delivered_seq = ? WHERE stream = ? AND durable = ?').run(
+            deliveredSeq,
+            stream,
+            durable,
+          );
         return out;
       })
       .immediate();
@@ -264,20 +284,24 @@ export class SqliteBusStore {
 
   /** When the next pending delivery of this consumer becomes due, or null. */
   nextDueAt(stream: string, durable: string): number | null {
-    const row = this.db
-      .prepare('SELECT min(visible_at) AS at FROM pending WHERE stream = ? AND durable = ?')
-      .get(stream, durable) as { at: number | null };
+    const row = this.stmt('SELECT min(visible_at) AS at FROM pending WHERE stream = ? AND durable = ?').get(
+      stream,
+      durable,
+    ) as { at: number | null };
     return row.at;
   }
 
   ack(stream: string, durable: string, seq: number): void {
-    this.db.prepare('DELETE FROM pending WHERE stream = ? AND durable = ? AND seq = ?').run(stream, durable, seq);
+    this.stmt('DELETE FROM pending WHERE stream = ? AND durable = ? AND seq = ?').run(stream, durable, seq);
   }
 
   retryAt(stream: string, durable: string, seq: number, visibleAt: number): void {
-    this.db
-      .prepare('UPDATE pending SET visible_at = ? WHERE stream = ? AND durable = ? AND seq = ?')
-      .run(visibleAt, stream, durable, seq);
+    this.stmt('UPDATE pending SET visible_at = ? WHERE stream = ? AND durable = ? AND seq = ?').run(
+      visibleAt,
+      stream,
+      durable,
+      seq,
+    );
   }
 
   /** Stores the dead-letter copy and settles the original in one transaction. */
@@ -302,19 +326,18 @@ export class SqliteBusStore {
       .transaction(() => {
         for (const spec of this.specs.values()) {
           const cutoff = now - spec.maxAgeMs;
-          const gone = this.db
-            .prepare(
-              'SELECT coalesce(sum(length(payload)), 0) AS size FROM messages WHERE stream = ? AND stored_at < ?',
-            )
-            .get(spec.name, cutoff) as { size: number };
+          const gone = this.stmt(
+            'SELECT coalesce(sum(length(payload)), 0) AS size FROM messages WHERE stream = ? AND stored_at < ?',
+          ).get(spec.name, cutoff) as { size: number };
           if (gone.size === 0) continue;
-          this.db.prepare('DELETE FROM messages WHERE stream = ? AND stored_at < ?').run(spec.name, cutoff);
-          this.db.prepare('UPDATE streams SET bytes = max(0, bytes - ?) WHERE name = ?').run(gone.size, spec.name);
+          this.stmt('DELETE FROM messages WHERE stream = ? AND stored_at < ?').run(spec.name, cutoff);
+          this.stmt('UPDATE streams SET bytes = max(0, bytes - ?) WHERE name = ?').run(gone.size, spec.name);
         }
         for (const spec of this.specs.values())
-          this.db
-            .prepare('DELETE FROM msg_ids WHERE stream = ? AND stored_at < ?')
-            .run(spec.name, now - spec.duplicateWindowMs);
+          this.stmt('DELETE FROM msg_ids WHERE stream = ? AND stored_at < ?').run(
+            spec.name,
+            now - spec.duplicateWindowMs,
+          );
         this.db.exec(
           'DELETE FROM pending WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.stream = pending.stream AND m.seq = pending.seq)',
         );
@@ -324,17 +347,15 @@ export class SqliteBusStore {
 
   /** Reads stored messages (e.g. to inspect the dead-letter stream), oldest first. */
   read(stream: string, options: { subject?: string; fromSeq?: number; limit?: number } = {}): StoredMessage[] {
-    const rows = this.db
-      .prepare(
-        `SELECT stream, seq, subject, headers, payload, stored_at FROM messages
+    const rows = this.stmt(
+      `SELECT stream, seq, subject, headers, payload, stored_at FROM messages
          WHERE stream = ? AND seq >= ? AND sp_match(?, subject) ORDER BY seq LIMIT ?`,
-      )
-      .all(
-        stream,
-        options.fromSeq ?? 0,
-        JSON.stringify([options.subject ?? '>']),
-        options.limit ?? 1000,
-      ) as MessageRow[];
+    ).all(
+      stream,
+      options.fromSeq ?? 0,
+      JSON.stringify([options.subject ?? '>']),
+      options.limit ?? 1000,
+    ) as MessageRow[];
     return rows.map((row) => ({
       stream: row.stream,
       seq: row.seq,

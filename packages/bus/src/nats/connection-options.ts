@@ -27,8 +27,22 @@ export interface NatsConnectionSettings {
   readonly timeoutMs?: number;
 }
 
-/** Builds nats.js connection options. Throws `InvalidBusOptionsError` for contradictory settings. */
-export function toNatsConnectOptions(settings: NatsConnectionSettings, defaultName: string): NodeConnectionOptions {
+/** The inbox prefix of a service's connection: its NATS user may subscribe to `<prefix>.>` and nothing else. */
+export function inboxPrefixFor(service: string): string {
+  if (!/^[a-z][a-z0-9-]{0,63}$/.test(service)) throw new InvalidBusOptionsError('invalid service name for inbox');
+  return `_INBOX_${service}`;
+}
+
+/**
+ * Builds nats.js connection options. With `service`, replies (JetStream API answers, pull batches, publish
+ * acks) arrive under `_INBOX_<service>.>`, so one service's user cannot subscribe to another's replies.
+ * Throws `InvalidBusOptionsError` for contradictory settings.
+ */
+export function toNatsConnectOptions(
+  settings: NatsConnectionSettings,
+  defaultName: string,
+  service?: string,
+): NodeConnectionOptions {
   if (settings.credsFile !== undefined && settings.user !== undefined)
     throw new InvalidBusOptionsError('NATS credsFile and user/pass are exclusive');
   if ((settings.user === undefined) !== (settings.pass === undefined))
@@ -41,6 +55,7 @@ export function toNatsConnectOptions(settings: NatsConnectionSettings, defaultNa
     timeout: settings.timeoutMs ?? 5000,
     // Unlimited reconnects: a service outlives NATS restarts and rolling upgrades.
     maxReconnectAttempts: -1,
+    ...(service !== undefined ? { inboxPrefix: inboxPrefixFor(service) } : {}),
   };
   if (settings.tls !== undefined) {
     options.tls = {

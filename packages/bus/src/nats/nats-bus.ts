@@ -2,6 +2,7 @@
  * JetStream adapter of the bus port: per-domain file streams, `Nats-Msg-Id` dedupe, durable pull consumers
  * with explicit acks, client-bounded redelivery with nak backoff, and a dead-letter stream.
  */
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -19,18 +20,12 @@ import {
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import {
-  PermissionViolationError,
-  connect,
-  headers as natsHeaders,
-  nanos,
-  type MsgHdrs,
-  type NatsConnection,
-} from '@nats-io/transport-node';
+import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { resolveConsumeOptions, type RawDelivery, type ResolvedConsumeOptions } from '../delivery-policy';
-import { DEFAULT_MAX_PAYLOAD_BYTES, envelopeToHeaders, validateEnvelope } from '../envelope';
-import { BusClosedError, NoStreamError, PublishFailedError, PublishNotAllowedError } from '../errors';
+import { DEFAULT_MAX_PAYLOAD_BYTES, HEADERS, envelopeToHeaders, validateEnvelope } from '../envelope';
+import { BusClosedError, NoStreamError, PublishNotAllowedError } from '../errors';
 import type {
+  BatchHandler,
   BusErrorReporter,
   ConsumeOptions,
   EventEnvelope,
@@ -39,10 +34,11 @@ import type {
   ServiceBus,
   Subscription,
 } from '../port';
-import { processDelivery, type DeliveryControl } from '../process-delivery';
+import { processBatch, processDelivery, type DeliveryControl } from '../process-delivery';
 import { streamsOwnedBy, type StreamSettings, type StreamSpec } from '../stream-config';
 import { mayPublish, type ServiceName } from '../topology';
-import { withProducerSpan } from '../trace';
+import { startProducerSpan } from '../trace';
+import { PipelinedPublisher } from './pipelined-publisher';
 import { toNatsConnectOptions, type NatsConnectionSettings } from './connection-options';
 
 export interface NatsBusOptions {
@@ -51,6 +47,11 @@ export interface NatsBusOptions {
   readonly maxPayloadBytes?: number;
   /** Time to wait for a publish acknowledgement (default 5 s). */
   readonly publishTimeoutMs?: number;
+  /**
+   * Inbox prefix for publish acks; default: the connection's own `inboxPrefix` (`_INBOX_<service>` when
+   * connected through `NatsServiceBus.connect`), which the service's NATS user may subscribe to.
+   */
+  readonly inboxPrefix?: string;
   readonly onError?: BusErrorReporter;
 }
 
@@ -63,6 +64,7 @@ const defaultReporter: BusErrorReporter = (error, where) => {
 export class NatsServiceBus implements ServiceBus {
   readonly service: ServiceName;
   private readonly js: JetStreamClient;
+  private readonly publisher: PipelinedPublisher;
   private jsmPromise: Promise<JetStreamManager> | undefined;
   private readonly subscriptions = new Set<NatsSubscription>();
   private readonly onError: BusErrorReporter;
@@ -76,11 +78,16 @@ export class NatsServiceBus implements ServiceBus {
     this.service = options.service;
     this.onError = options.onError ?? defaultReporter;
     this.js = jetstream(connection, { timeout: options.publishTimeoutMs ?? 5000 });
+    this.publisher = new PipelinedPublisher(
+      connection,
+      options.inboxPrefix ?? inboxPrefixOf(connection),
+      options.publishTimeoutMs ?? 5000,
+    );
   }
 
   /** Connects with the service's own identity (TLS + user/pass or creds). */
   static async connect(settings: NatsConnectionSettings, options: NatsBusOptions): Promise<NatsServiceBus> {
-    const nc = await connect(toNatsConnectOptions(settings, `sealpost-${options.service}`));
+    const nc = await connect(toNatsConnectOptions(settings, `sealpost-${options.service}`, options.service));
     return new NatsServiceBus(nc, options, true);
   }
 
@@ -95,37 +102,54 @@ export class NatsServiceBus implements ServiceBus {
     return this.jsmPromise;
   }
 
-  async publish(envelope: EventEnvelope): Promise<PublishAck> {
+  publish(envelope: EventEnvelope): Promise<PublishAck> {
+    try {
+      this.check(envelope);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.send(envelope);
+  }
+
+  async publishMany(envelopes: readonly EventEnvelope[]): Promise<PublishAck[]> {
+    // Every envelope is checked before the first is sent: a refused batch sends nothing.
+    for (const envelope of envelopes) this.check(envelope);
+    // Pipelined: all are in flight at once. Wait for every one to settle, so nothing is still in flight
+    // when the call rejects.
+    const results = await Promise.allSettled(envelopes.map((envelope) => this.send(envelope)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return results.map((r) => (r as PromiseFulfilledResult<PublishAck>).value);
+  }
+
+  private check(envelope: EventEnvelope): void {
     if (this.closed) throw new BusClosedError();
     // Checked before sending: the server also refuses, but only asynchronously and less clearly.
     if (!mayPublish(this.service, envelope.subject)) throw new PublishNotAllowedError(this.service, envelope.subject);
     validateEnvelope(envelope, this.options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES);
-    return withProducerSpan('nats', envelope, async (traceHeaders) => {
-      const ack = await this.publishRaw(
-        envelope.subject,
-        envelope.payload,
-        envelopeToHeaders({ ...envelope, headers: traceHeaders }),
-        envelope.id,
-      );
-      return ack;
-    });
   }
 
-  /** Publishes pre-built headers + payload and waits for the stream's acknowledgement. */
-  private async publishRaw(
-    subject: string,
-    payload: Uint8Array,
-    headers: Readonly<Record<string, string>>,
-    msgId: string,
-  ): Promise<PublishAck> {
+  /** Sends a checked envelope in its own PRODUCER span (not made active: nothing runs inside it). */
+  private send(envelope: EventEnvelope): Promise<PublishAck> {
+    const span = startProducerSpan('nats', envelope);
+    const headers = envelopeToHeaders({ ...envelope, headers: span.headers });
+    return this.publishRaw(envelope.subject, envelope.payload, headers).then(
+      (ack) => {
+        span.end();
+        return ack;
+      },
+      (error: unknown) => {
+        span.end(error);
+        throw error;
+      },
+    );
+  }
+
+  /** Publishes pre-built headers (including `Nats-Msg-Id`) + payload; resolves on the stream's ack. */
+  private publishRaw(subject: string, payload: Uint8Array, headers: Readonly<Record<string, string>>) {
     const h = natsHeaders();
-    for (const [name, value] of Object.entries(headers)) h.set(name, value);
-    try {
-      const ack = await this.js.publish(subject, payload, { msgID: msgId, headers: h });
-      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
-    } catch (error) {
-      throw mapPublishError(this.service, subject, error);
-    }
+    for (const name in headers) h.set(name, headers[name]!);
+    return this.publisher.publish(subject, payload, h);
   }
 
   async ensureStreams(): Promise<void> {
@@ -133,12 +157,20 @@ export class NatsServiceBus implements ServiceBus {
     for (const spec of streamsOwnedBy(this.service, this.options.streams)) await ensureStream(jsm, spec);
   }
 
-  async consume(options: ConsumeOptions, handler: EventHandler): Promise<Subscription> {
+  consume(options: ConsumeOptions, handler: EventHandler): Promise<Subscription> {
+    return this.subscribe(options, { kind: 'single', handler });
+  }
+
+  consumeBatches(options: ConsumeOptions, handler: BatchHandler): Promise<Subscription> {
+    return this.subscribe(options, { kind: 'batch', handler });
+  }
+
+  private async subscribe(options: ConsumeOptions, handling: Handling): Promise<Subscription> {
     if (this.closed) throw new BusClosedError();
     const resolved = resolveConsumeOptions(this.service, options);
     const jsm = await this.manager();
     await ensureConsumer(jsm, resolved);
-    const subscription = new NatsSubscription(this, resolved, handler, (sub) => this.subscriptions.delete(sub));
+    const subscription = new NatsSubscription(this, resolved, handling, (sub) => this.subscriptions.delete(sub));
     this.subscriptions.add(subscription);
     subscription.start();
     return subscription;
@@ -157,26 +189,26 @@ export class NatsServiceBus implements ServiceBus {
   /** @internal dead-letter publish: same path as events, own msg id. */
   async publishDeadLetter(subject: string, payload: Uint8Array, headers: Record<string, string>, msgId: string) {
     if (!mayPublish(this.service, subject)) throw new PublishNotAllowedError(this.service, subject);
-    return this.publishRaw(subject, payload, headers, msgId);
+    return this.publishRaw(subject, payload, { ...headers, [HEADERS.msgId]: msgId });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.subscriptions].map((sub) => sub.stop()));
+    // Publishes already sent still get their acks (or time out) before the connection goes.
+    await this.publisher.settled();
+    this.publisher.close();
     // drain() flushes acks still in the outbound buffer before the connection goes away.
     if (this.ownsConnection) await this.connection.drain();
     else await this.connection.flush();
   }
 }
 
-function mapPublishError(service: string, subject: string, error: unknown): Error {
-  if (error instanceof PermissionViolationError) return new PublishNotAllowedError(service, subject, { cause: error });
-  const name = error instanceof Error ? error.name : '';
-  // nats.js reports "no stream listens on this subject" as no responders / JetStreamNotEnabled.
-  if (name === 'JetStreamNotEnabled' || name === 'NoRespondersError')
-    return new NoStreamError(`subject ${subject}`, { cause: error });
-  return new PublishFailedError(subject, { cause: error });
+/** The inbox prefix the connection was opened with (nats.js keeps its options on the connection). */
+function inboxPrefixOf(connection: NatsConnection): string {
+  const prefix = (connection as { options?: { inboxPrefix?: unknown } }).options?.inboxPrefix;
+  return typeof prefix === 'string' && prefix !== '' ? prefix : '_INBOX';
 }
 
 function toStreamConfig(spec: StreamSpec): Partial<StreamConfig> & { name: string } {
@@ -261,23 +293,34 @@ async function ensureConsumer(jsm: JetStreamManager, options: ResolvedConsumeOpt
 function headersToRecord(h: MsgHdrs | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   if (h === undefined) return out;
-  for (const key of h.keys()) out[key] = h.get(key);
+  // Iterating the entries directly: `get(key)` scans all keys per call, quadratic per message.
+  for (const [key, values] of h) if (values[0] !== undefined) out[key] = values[0];
   return out;
 }
 
-/** One running durable pull consumer: batched pulls, messages handled one at a time in order. */
+type Handling =
+  | { readonly kind: 'single'; readonly handler: EventHandler }
+  | { readonly kind: 'batch'; readonly handler: BatchHandler };
+
+/**
+ * One running durable pull consumer: batched pulls; messages handled one at a time in order, or (batch
+ * mode) in batches of whatever has arrived while the previous batch was handled.
+ */
 class NatsSubscription implements Subscription {
   private stopping = false;
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  private readonly settings: NatsBusOptions & { onError: BusErrorReporter };
 
   constructor(
     private readonly bus: NatsServiceBus,
     private readonly options: ResolvedConsumeOptions,
-    private readonly handler: EventHandler,
+    private readonly handling: Handling,
     private readonly onStopped: (sub: NatsSubscription) => void,
-  ) {}
+  ) {
+    this.settings = bus.settings;
+  }
 
   get durable(): string {
     return this.options.durable;
@@ -288,7 +331,7 @@ class NatsSubscription implements Subscription {
   }
 
   private async run(): Promise<void> {
-    const { onError } = this.bus.settings;
+    const { onError } = this.settings;
     while (!this.stopping) {
       try {
         const consumer = await this.bus.client.consumers.get(this.options.stream, this.options.durable);
@@ -296,7 +339,8 @@ class NatsSubscription implements Subscription {
         this.messages = await consumer.consume({ max_messages: this.options.batch });
         if (this.stopping) await this.messages.close();
         // After close() the iterator still yields what was already pulled: those are handled (drained).
-        for await (const msg of this.messages) await this.handle(msg);
+        if (this.handling.kind === 'single') for await (const msg of this.messages) await this.handle(msg);
+        else await this.runBatches(this.messages, this.handling.handler);
       } catch (error) {
         onError(error, 'nats.consume');
       }
@@ -308,16 +352,43 @@ class NatsSubscription implements Subscription {
     }
   }
 
-  private async handle(msg: JsMsg): Promise<void> {
-    const raw: RawDelivery = {
-      subject: msg.subject,
-      payload: msg.data,
-      headers: headersToRecord(msg.headers),
-      stream: msg.info.stream,
-      streamSeq: msg.seq,
-      deliveries: msg.info.deliveryCount,
-    };
-    const control: DeliveryControl = {
+  /**
+   * A pump moves pulled messages into a queue while the previous batch is handled; each batch takes up to
+   * `batch` queued messages. The queue is bounded by the consumer's max ack pending (unacked messages).
+   */
+  private async runBatches(messages: ConsumerMessages, handler: BatchHandler): Promise<void> {
+    const queue: JsMsg[] = [];
+    let pumping = true;
+    let notify: (() => void) | undefined;
+    const pump = (async () => {
+      try {
+        for await (const msg of messages) {
+          queue.push(msg);
+          notify?.();
+        }
+      } finally {
+        pumping = false;
+        notify?.();
+      }
+    })();
+    // Rejections surface through `await pump` below; this only keeps them from being reported as unhandled.
+    pump.catch(() => undefined);
+    for (;;) {
+      if (queue.length === 0) {
+        if (!pumping) break;
+        await new Promise<void>((resolve) => (notify = resolve));
+        notify = undefined;
+        // One turn of the event loop lets the pump move the rest of an already received pull into the queue.
+        await yieldToEventLoop();
+        continue;
+      }
+      await this.handleBatch(queue.splice(0, this.options.batch), handler);
+    }
+    await pump;
+  }
+
+  private control(msg: JsMsg): DeliveryControl {
+    return {
       // Fire-and-forget: acks are coalesced in the connection's outbound buffer; a lost ack only causes a
       // redelivery, which consumers absorb with their idempotency marker.
       ack: () => msg.ack(),
@@ -327,13 +398,35 @@ class NatsSubscription implements Subscription {
         msg.term();
       },
     };
-    const { service, maxPayloadBytes, onError } = this.bus.settings;
+  }
+
+  private async handleBatch(msgs: JsMsg[], handler: BatchHandler): Promise<void> {
+    const { service, maxPayloadBytes, onError } = this.settings;
     try {
-      await processDelivery(raw, control, {
+      await processBatch(
+        msgs.map((msg) => ({ raw: toRawDelivery(msg), control: this.control(msg) })),
+        {
+          service,
+          system: 'nats',
+          options: this.options,
+          handler,
+          onSettleError: (error) => onError(error, 'nats.settle'),
+          ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
+        },
+      );
+    } catch (error) {
+      onError(error, 'nats.settle');
+    }
+  }
+
+  private async handle(msg: JsMsg): Promise<void> {
+    const { service, maxPayloadBytes, onError } = this.settings;
+    try {
+      await processDelivery(toRawDelivery(msg), this.control(msg), {
         service,
         system: 'nats',
         options: this.options,
-        handler: this.handler,
+        handler: (this.handling as { handler: EventHandler }).handler,
         ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
       });
     } catch (error) {
@@ -351,4 +444,15 @@ class NatsSubscription implements Subscription {
     await this.loop;
     this.onStopped(this);
   }
+}
+
+function toRawDelivery(msg: JsMsg): RawDelivery {
+  return {
+    subject: msg.subject,
+    payload: msg.data,
+    headers: headersToRecord(msg.headers),
+    stream: msg.info.stream,
+    streamSeq: msg.seq,
+    deliveries: msg.info.deliveryCount,
+  };
 }
