@@ -10,10 +10,11 @@
 # Peers (all on loopback):
 #   nats      the machine's NATS 2.9.10 on 127.0.0.1:4222 (started by the machine; `up` only checks it,
 #             and starts it with start-stop-daemon if it does not answer)
-#   nats-tls  a current nats-server (2.12, else 2.11) on 127.0.0.1:4223: TLS with a test CA (ECDSA P-256),
-#             JetStream, one user per Sealpost service with permissions generated from
-#             packages/bus/src/topology.ts (scripts/render-nats-config.ts), plus an `admin` user;
-#             monitoring (healthz) on 127.0.0.1:8223
+#   nats-tls  a 3-node JetStream cluster of a current nats-server (2.12, else 2.11) on 127.0.0.1:4223, :4224
+#             and :4225 (routes on :6223-6225, monitoring/healthz on :8223-8225, state in
+#             .peers/nats-tls/node-<i>/): TLS with a test CA (ECDSA P-256), one user per Sealpost service with
+#             permissions generated from packages/bus/src/topology.ts (scripts/render-nats-config.ts), plus an
+#             `admin` user. Three nodes so that R3 streams (required by production mode) can be created.
 #   mongo     FerretDB v1 (MongoDB wire protocol) on 127.0.0.1:27018, SQLite backend under .peers
 #   kms       local-kms (AWS KMS API emulator) on port 4599, region eu-west-1
 #   ses       aws-ses-v2-local (npm devDependency) on 127.0.0.1:8005; sent mail at GET /store
@@ -47,6 +48,8 @@ HOST=127.0.0.1
 MACHINE_NATS_PORT=4222
 NATS_TLS_PORT=4223
 NATS_TLS_HTTP_PORT=8223
+NATS_TLS_CLUSTER_PORT=6223
+NATS_TLS_NODES=3
 MONGO_PORT=27018
 KMS_PORT=4599
 KMS_REGION=eu-west-1
@@ -219,7 +222,8 @@ stop_pid() {
 # ---------------------------------------------------------------- readiness checks
 
 nats_info() { timeout 3 bash -c "exec 3<>/dev/tcp/$HOST/$1; head -c 4 <&3" 2>/dev/null | grep -q INFO; }
-nats_tls_healthy() { curl -fsS "http://$HOST:$NATS_TLS_HTTP_PORT/healthz?js-enabled-only=true" >/dev/null; }
+# Full healthz: on a clustered node it answers 200 only once the JetStream meta group has a current leader.
+nats_tls_healthy() { curl -fsS "http://$HOST:$((NATS_TLS_HTTP_PORT + $1 - 1))/healthz" >/dev/null; }
 mongo_ping() {
   # A real driver ping, as the tests will do (FerretDB answers TCP before its backend is ready).
   (cd "$ROOT/packages/testkit" && node -e "
@@ -273,25 +277,41 @@ make_certs() {
   )
 }
 
+nats_tls_node_port() { echo $((NATS_TLS_PORT + $1 - 1)); }
+
 up_nats_tls() {
   build_nats_server || return 1
   make_certs || return 1
-  local tsx="$ROOT/node_modules/.bin/tsx"
-  "$tsx" "$ROOT/scripts/render-nats-config.ts" --dir "$PEERS_DIR" --port "$NATS_TLS_PORT" \
-    --http-port "$NATS_TLS_HTTP_PORT" >/dev/null || return 1
-  local conf="$PEERS_DIR/nats-tls/nats.conf" pid
-  if pid="$(running_pid nats-tls "$BIN/nats-server")"; then
-    # Pick up regenerated permissions or certificates without a restart.
-    kill -HUP "$pid"
-  else
-    "$BIN/nats-server" -t -c "$conf" >/dev/null 2>"$LOGS/nats-tls-check.log" || {
-      log "nats.conf rejected:"; sed 's/^/    /' "$LOGS/nats-tls-check.log" >&2; return 1
-    }
-    port_free nats-tls "$NATS_TLS_PORT" || return 1
-    start_bg nats-tls "$BIN/nats-server" -c "$conf"
+  # Before the cluster: one node on :4223 with pid file nats-tls.pid and state in .peers/nats-tls/jetstream.
+  if running_pid nats-tls "$BIN/nats-server" >/dev/null; then
+    log "stopping the former single-node nats-tls (now a $NATS_TLS_NODES-node cluster)"
+    stop_pid nats-tls "$BIN/nats-server" >/dev/null
+    rm -rf "$PEERS_DIR/nats-tls/jetstream" "$PEERS_DIR/nats-tls/nats.conf"
   fi
-  wait_ready nats-tls "$BIN/nats-server" nats_tls_healthy || return 1
-  say nats-tls "ready  tls://$HOST:$NATS_TLS_PORT ($("$BIN/nats-server" --version | awk '{print $2}'), JetStream, $(grep -c 'permissions:' "$conf") service users + admin)"
+  local tsx="$ROOT/node_modules/.bin/tsx"
+  "$tsx" "$ROOT/scripts/render-nats-config.ts" --dir "$PEERS_DIR" --nodes "$NATS_TLS_NODES" --port "$NATS_TLS_PORT" \
+    --http-port "$NATS_TLS_HTTP_PORT" --cluster-port "$NATS_TLS_CLUSTER_PORT" >/dev/null || return 1
+  local i conf pid
+  # Start every node first, then wait: a clustered node is healthy only once its peers are up.
+  for ((i = 1; i <= NATS_TLS_NODES; i++)); do
+    conf="$PEERS_DIR/nats-tls/node-$i/nats.conf"
+    if pid="$(running_pid "nats-tls-$i" "$BIN/nats-server")"; then
+      # Pick up regenerated permissions or certificates without a restart.
+      kill -HUP "$pid"
+    else
+      "$BIN/nats-server" -t -c "$conf" >/dev/null 2>"$LOGS/nats-tls-check.log" || {
+        log "node $i nats.conf rejected:"; sed 's/^/    /' "$LOGS/nats-tls-check.log" >&2; return 1
+      }
+      port_free "nats-tls-$i" "$(nats_tls_node_port "$i")" || return 1
+      start_bg "nats-tls-$i" "$BIN/nats-server" -c "$conf"
+    fi
+  done
+  local urls=()
+  for ((i = 1; i <= NATS_TLS_NODES; i++)); do
+    wait_ready "nats-tls-$i" "$BIN/nats-server" nats_tls_healthy "$i" || return 1
+    urls+=("tls://$HOST:$(nats_tls_node_port "$i")")
+  done
+  say nats-tls "ready  ${urls[*]} ($("$BIN/nats-server" --version | awk '{print $2}'), JetStream cluster of $NATS_TLS_NODES, $(grep -c 'permissions:' "$PEERS_DIR/nats-tls/node-1/nats.conf") service users + admin)"
 }
 
 up_mongo() {
@@ -346,7 +366,8 @@ write_peers_json() {
     if (ok.has("nats")) out.nats = { url: `nats://${h}:'"$MACHINE_NATS_PORT"'` };
     if (ok.has("nats-tls")) {
       const u = JSON.parse(fs.readFileSync(`${dir}/nats-tls/users.json`, "utf8"));
-      out.natsTls = { url: `tls://${h}:'"$NATS_TLS_PORT"'`, ca: `${dir}/certs/ca.pem`, users: u.users, admin: u.admin };
+      const urls = Array.from({ length: '"$NATS_TLS_NODES"' }, (_, i) => `tls://${h}:${'"$NATS_TLS_PORT"' + i}`);
+      out.natsTls = { url: urls[0], urls, ca: `${dir}/certs/ca.pem`, users: u.users, admin: u.admin };
     }
     if (ok.has("mongo")) out.mongo = { url: `mongodb://${h}:'"$MONGO_PORT"'/` };
     if (ok.has("kms")) out.kms = { endpoint: `http://${h}:'"$KMS_PORT"'`, region: "'"$KMS_REGION"'" };
@@ -376,7 +397,10 @@ cmd_build() {
 }
 
 cmd_down() {
-  stop_pid nats-tls "$BIN/nats-server"
+  local i
+  for ((i = 1; i <= NATS_TLS_NODES; i++)); do stop_pid "nats-tls-$i" "$BIN/nats-server"; done
+  # The single node of earlier versions of this script, if one still runs.
+  running_pid nats-tls "$BIN/nats-server" >/dev/null && stop_pid nats-tls "$BIN/nats-server"
   stop_pid mongo "$BIN/ferretdb"
   stop_pid kms "$BIN/local-kms"
   stop_pid ses aws-ses-v2-local
@@ -390,7 +414,10 @@ status_line() {
 
 cmd_status() {
   if nats_info "$MACHINE_NATS_PORT"; then say nats "answering  nats://$HOST:$MACHINE_NATS_PORT (machine)"; else say nats "not answering  nats://$HOST:$MACHINE_NATS_PORT (machine)"; fi
-  status_line nats-tls "$BIN/nats-server" "tls://$HOST:$NATS_TLS_PORT"
+  local i
+  for ((i = 1; i <= NATS_TLS_NODES; i++)); do
+    status_line "nats-tls-$i" "$BIN/nats-server" "tls://$HOST:$(nats_tls_node_port "$i")"
+  done
   status_line mongo "$BIN/ferretdb" "mongodb://$HOST:$MONGO_PORT/"
   status_line kms "$BIN/local-kms" "http://$HOST:$KMS_PORT"
   status_line ses aws-ses-v2-local "http://$HOST:$SES_PORT"

@@ -37,7 +37,7 @@ export function composeFindings(text: string): string[] {
     for (const [key, raw] of Object.entries(env)) {
       const value = String(raw ?? '');
       // Flags (SEALPOST_DEV_TOKENS=false) and key ids are not secrets; anything else secret-named must be a file.
-      const flag = /^(true|false)$/.test(value) || key.endsWith('_ID_TEMPLATE');
+      const flag = /^(true|false)$/.test(value) || key.endsWith('_ID_TEMPLATE') || key.endsWith('_KEY_ID');
       if (SECRET_NAME.test(key) && !/_(FILE|PATH)$/.test(key) && !flag) {
         out.push(`${name}: environment ${key} holds a secret inline (use a *_FILE setting and secrets:)`);
       }

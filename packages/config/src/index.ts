@@ -6,6 +6,7 @@ export type { Env } from './env-reader';
 export {
   loadConfig,
   TEST_HARNESS_PREFIXES,
+  type AuditConfig,
   type AuthConfig,
   type BusConfig,
   type GrpcConfig,

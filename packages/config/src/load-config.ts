@@ -29,6 +29,7 @@ import {
   hostPort,
   keyIdTemplate,
   keyMap,
+  kmsKeyId,
   oneOf,
   pathValue,
   purposeCodes,
@@ -96,6 +97,16 @@ export type KmsConfig =
       readonly keyMap?: Readonly<Record<string, string>>;
     };
 
+/** The audit service's tree-head signing and witnessing (read by `audit`; defaults elsewhere). */
+export interface AuditConfig {
+  /** KMS key (ES256, ECC_NIST_P256) signing tree heads; unset only in embedded mode (local Ed25519 file key). */
+  readonly signingKeyId?: string;
+  /** JSON-lines witness of every signed tree head, outside the database. */
+  readonly witnessFile: string;
+  readonly sthEveryEntries: number;
+  readonly sthEverySeconds: number;
+}
+
 export type JwksSource =
   { readonly kind: 'url'; readonly url: string } | { readonly kind: 'file'; readonly file: string };
 
@@ -133,6 +144,7 @@ export interface SealpostConfig {
   readonly bus: BusConfig;
   readonly store: StoreConfig;
   readonly kms: KmsConfig;
+  readonly audit: AuditConfig;
   readonly auth: AuthConfig;
   readonly purposes: { readonly codes: readonly string[]; readonly ticketPattern: RegExp };
   readonly providers: ProvidersConfig;
@@ -343,6 +355,38 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     };
   }
 
+  // --- audit tree heads
+  const signingKeyId = r.read('SEALPOST_AUDIT_SIGNING_KEY_ID', kmsKeyId);
+  const witnessFile = file('SEALPOST_AUDIT_WITNESS_FILE');
+  const sthEveryEntries = r.read('SEALPOST_AUDIT_STH_EVERY_ENTRIES', wholeNumber(1, 1_000_000)) ?? 1000;
+  const sthEverySeconds = r.read('SEALPOST_AUDIT_STH_EVERY_SECONDS', wholeNumber(1, 86_400)) ?? 60;
+  if (service === 'audit') {
+    if (signingKeyId !== undefined && kmsKind !== 'aws') {
+      r.problem('SEALPOST_AUDIT_SIGNING_KEY_ID', 'names a KMS key, so it needs SEALPOST_KMS=aws');
+    }
+    if (production) {
+      // The local Ed25519 file key would be a silent downgrade: anyone with the volume could forge heads.
+      if (signingKeyId === undefined) {
+        r.require('SEALPOST_AUDIT_SIGNING_KEY_ID', 'required in production: tree heads are signed by a KMS key');
+      }
+      // The data dir default would put the witness beside the service's state, often on a read-only image.
+      if (witnessFile === undefined) {
+        r.require(
+          'SEALPOST_AUDIT_WITNESS_FILE',
+          'required in production: a file on a durable volume outside the database',
+        );
+      } else if (isDevFile(witnessFile)) {
+        r.problem('SEALPOST_AUDIT_WITNESS_FILE', 'is under ./.sealpost or a dev directory; production refuses it');
+      }
+    }
+  }
+  const audit: AuditConfig = {
+    ...(signingKeyId !== undefined && { signingKeyId }),
+    witnessFile: witnessFile ?? path.join(dataDir, 'audit', 'witness.jsonl'),
+    sthEveryEntries,
+    sthEverySeconds,
+  };
+
   // --- operator tokens
   const issuer = r.read('SEALPOST_JWT_ISSUER', url(['https', 'http'], { noPassword: true }));
   if (production && issuer === undefined) r.require('SEALPOST_JWT_ISSUER', 'required in production');
@@ -422,6 +466,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     bus,
     store,
     kms,
+    audit,
     auth: { jwtIssuer: issuer ?? DEV_JWT_ISSUER, jwtAudience: audience, jwks, stepUpWindowSeconds: stepUp, devTokens },
     purposes: { codes, ticketPattern: ticket },
     providers: {

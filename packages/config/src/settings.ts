@@ -24,7 +24,7 @@ export interface SettingSpec {
 }
 
 export type SettingGroup =
-  'common' | 'tls' | 'grpc' | 'bus' | 'storage' | 'kms' | 'identity' | 'purposes' | 'providers' | 'telemetry';
+  'common' | 'tls' | 'grpc' | 'bus' | 'storage' | 'kms' | 'audit' | 'identity' | 'purposes' | 'providers' | 'telemetry';
 
 export const DEV_TRUST_DOMAIN = 'sealpost.dev';
 /** Issuer of the tokens the embedded identity service mints with its dev key; production refuses it. */
@@ -247,6 +247,37 @@ const STATIC_SETTINGS = [
     services: SIGNERS,
     description: 'Per-tenant KMS keys: `tenant=keyId,tenant=keyId`.',
   },
+  // audit
+  {
+    group: 'audit',
+    name: 'SEALPOST_AUDIT_SIGNING_KEY_ID',
+    default: 'embedded: unset (Ed25519 file key under the data dir); production: required',
+    services: ['audit'],
+    description:
+      'KMS key id, ARN or alias of the ECC_NIST_P256 SIGN_VERIFY key that signs tree heads (ES256); needs `SEALPOST_KMS=aws`.',
+  },
+  {
+    group: 'audit',
+    name: 'SEALPOST_AUDIT_WITNESS_FILE',
+    default: 'embedded: `<data dir>/audit/witness.jsonl`; production: required',
+    services: ['audit'],
+    description:
+      'File (JSON lines, fsynced) that receives every signed tree head, on a durable volume outside the database.',
+  },
+  {
+    group: 'audit',
+    name: 'SEALPOST_AUDIT_STH_EVERY_ENTRIES',
+    default: '`1000`',
+    services: ['audit'],
+    description: 'Sign a tree head after this many appended entries (1–1000000).',
+  },
+  {
+    group: 'audit',
+    name: 'SEALPOST_AUDIT_STH_EVERY_SECONDS',
+    default: '`60`',
+    services: ['audit'],
+    description: 'Sign a tree head at least this often, also when idle (1–86400).',
+  },
   // identity
   {
     group: 'identity',
@@ -376,6 +407,7 @@ const GROUP_ORDER: readonly SettingGroup[] = [
   'bus',
   'storage',
   'kms',
+  'audit',
   'identity',
   'purposes',
   'providers',

@@ -165,6 +165,11 @@ export const keyIdTemplate: ValueSchema<string> = z
 const TENANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const KEY_ID = /^[A-Za-z0-9:/_.+=-]{1,2048}$/;
 
+/** One KMS key id, ARN or alias (`alias/…`): an identifier, not a secret. */
+export const kmsKeyId: ValueSchema<string> = z
+  .string()
+  .regex(KEY_ID, { error: 'must be a KMS key id, key ARN or alias (alias/…)' });
+
 /** `tenant=keyId,tenant=keyId`: keys are ids/ARNs, not secrets. */
 export const keyMap: ValueSchema<Readonly<Record<string, string>>> = z.string().transform((value, ctx) => {
   const map: Record<string, string> = {};

@@ -43,6 +43,11 @@ describe('loadPeers', () => {
     expect(loadPeers(peersEnv(sample))).toEqual(sample);
   });
 
+  it('reads every node of the TLS NATS cluster', () => {
+    const urls = ['tls://127.0.0.1:4223', 'tls://127.0.0.1:4224', 'tls://127.0.0.1:4225'];
+    expect(loadPeers(peersEnv({ ...sample, natsTls: { ...sample.natsTls, urls } })).natsTls?.urls).toEqual(urls);
+  });
+
   it('knows the machine NATS even without a peers file, and nothing else', () => {
     const env = { SEALPOST_TEST_PEERS_FILE: join(tempDir().path, 'absent.json') };
     expect(loadPeers(env)).toEqual({ nats: { url: 'nats://127.0.0.1:4222' } });
@@ -80,6 +85,8 @@ describe('loadPeers', () => {
     ['a URL that is not a string', { mongo: { url: 27018 } }],
     ['TLS peer without admin', { natsTls: { url: 'tls://h:1', ca: '/ca', users: {} } }],
     ['a user without password', { natsTls: { ...sample.natsTls, users: { audit: { user: 'audit' } } } }],
+    ['a cluster URL list that is not a list', { natsTls: { ...sample.natsTls, urls: 'tls://h:1' } }],
+    ['a cluster URL list with an empty entry', { natsTls: { ...sample.natsTls, urls: ['tls://h:1', ''] } }],
   ])('refuses a peers file that is %s', (_what, content) => {
     const error = (() => {
       try {

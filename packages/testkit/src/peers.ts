@@ -15,9 +15,13 @@ export interface NatsCredentials {
 export interface Peers {
   /** The machine's NATS 2.9.10 (plain, no auth). */
   readonly nats?: { readonly url: string };
-  /** Current nats-server over TLS; one user per Sealpost service plus `admin` (full permissions). */
+  /**
+   * Current nats-server over TLS, a 3-node JetStream cluster (R3 streams possible); one user per Sealpost service
+   * plus `admin` (full permissions). `url` is the first node; `urls` lists every node.
+   */
   readonly natsTls?: {
     readonly url: string;
+    readonly urls?: readonly string[];
     readonly ca: string;
     readonly users: Readonly<Record<string, NatsCredentials>>;
     readonly admin: NatsCredentials;
@@ -141,6 +145,10 @@ function parsePeers(raw: string): Peers {
   if (peers.natsTls !== undefined) {
     const t = obj(peers.natsTls, 'natsTls');
     str(t.url, 'natsTls.url');
+    if (t.urls !== undefined) {
+      if (!Array.isArray(t.urls)) throw new PeerConfigError('peers file: natsTls.urls must be an array');
+      t.urls.forEach((u, i) => str(u, `natsTls.urls[${i}]`));
+    }
     str(t.ca, 'natsTls.ca');
     const admin = obj(t.admin, 'natsTls.admin');
     str(admin.user, 'natsTls.admin.user');

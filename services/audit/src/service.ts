@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { DEFAULT_ACCESS_POLICY, createAccessInterceptor, createOperatorTokenVerifier } from '@sealpost/access';
 import type { ServiceBus } from '@sealpost/bus';
 import type { SealpostConfig, StoreConfig } from '@sealpost/config';
@@ -14,6 +15,7 @@ import { type LeaseStore, MongoLeaseStore, SqliteLeaseStore, connectMongo, newLe
 import type { Logger } from '@sealpost/telemetry';
 import { createAuditLogHandlers } from './adapters/grpc/audit-log-handlers';
 import { MongoAuditLogStore } from './adapters/mongo/mongo-audit-log-store';
+import { KmsEs256Signer } from './adapters/signing/kms-es256-signer';
 import { LocalEd25519Signer } from './adapters/signing/local-ed25519-signer';
 import { SqliteAuditLogStore } from './adapters/sqlite/sqlite-audit-log-store';
 import { FileWitness } from './adapters/witness/file-witness';
@@ -43,7 +45,7 @@ export interface AuditServiceOptions {
   readonly config: SealpostConfig;
   readonly bus: ServiceBus;
   readonly logger?: Logger;
-  /** Tree-head signing cadence (defaults: every 1000 entries and every 60 s). */
+  /** Tree-head signing cadence; overrides `config.audit` (SEALPOST_AUDIT_STH_EVERY_ENTRIES / _SECONDS). */
   readonly treeHeads?: { readonly everyEntries?: number; readonly everyMs?: number };
 }
 
@@ -82,13 +84,44 @@ async function openStore(config: StoreConfig): Promise<OpenedStore> {
   }
 }
 
+/**
+ * The tree-head signer: the KMS key named by SEALPOST_AUDIT_SIGNING_KEY_ID (ES256; region and endpoint from the KMS
+ * settings, credentials from the AWS SDK's default chain, i.e. IRSA in Kubernetes), else in embedded mode only a
+ * local Ed25519 file key under the data dir. The public key is fetched at start-up, so a wrong key id, a key of
+ * the wrong spec or missing permissions stop the start instead of the first signing.
+ */
 async function openSigner(config: SealpostConfig): Promise<TreeHeadSigner> {
+  const keyId = config.audit.signingKeyId;
+  if (keyId !== undefined) {
+    if (config.kms.kind !== 'aws') {
+      throw new AuditServiceError(
+        'AUDIT_SIGNER_NOT_CONFIGURED',
+        'SEALPOST_AUDIT_SIGNING_KEY_ID needs SEALPOST_KMS=aws',
+      );
+    }
+    const client = new KMSClient({
+      region: config.kms.region,
+      ...(config.kms.endpoint !== undefined ? { endpoint: config.kms.endpoint } : {}),
+      maxAttempts: 3,
+    });
+    const signer = new KmsEs256Signer(client, keyId);
+    try {
+      await signer.publicJwk();
+    } catch (cause) {
+      client.destroy();
+      throw new AuditServiceError(
+        'AUDIT_SIGNER_NOT_CONFIGURED',
+        'the tree-head signing key (SEALPOST_AUDIT_SIGNING_KEY_ID) is not a usable ECC_NIST_P256 KMS key',
+        { cause },
+      );
+    }
+    return signer;
+  }
   if (config.mode === 'production') {
-    // KmsEs256Signer exists, but no setting names its key yet; a file key in production would be a silent downgrade.
+    // loadConfig already refuses this; kept so that a hand-built config cannot downgrade to a file key.
     throw new AuditServiceError(
       'AUDIT_SIGNER_NOT_CONFIGURED',
-      'production needs a KMS tree-head signer, and no configuration setting for its key exists yet; ' +
-        'the local Ed25519 file key is refused in production',
+      'production signs tree heads with a KMS key (SEALPOST_AUDIT_SIGNING_KEY_ID); the local Ed25519 file key is refused',
     );
   }
   return LocalEd25519Signer.fromFile(path.join(config.dataDir, 'audit', 'sth-signing.jwk.json'));
@@ -98,8 +131,6 @@ async function openSigner(config: SealpostConfig): Promise<TreeHeadSigner> {
 export async function startAuditService(options: AuditServiceOptions): Promise<RunningAuditService> {
   const { config, bus, logger } = options;
   const signer = await openSigner(config);
-  const auditDir = path.join(config.dataDir, 'audit');
-  mkdirSync(auditDir, { recursive: true });
   const verifier = await createOperatorTokenVerifier({
     mode: config.mode,
     issuer: config.auth.jwtIssuer,
@@ -122,10 +153,10 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
     const schedule = new TreeHeadSchedule({
       store,
       signer,
-      witness: new FileWitness(path.join(auditDir, 'witness.jsonl')),
+      witness: new FileWitness(config.audit.witnessFile),
       logId: AUDIT_LOG_ID,
-      ...(options.treeHeads?.everyEntries !== undefined ? { everyEntries: options.treeHeads.everyEntries } : {}),
-      ...(options.treeHeads?.everyMs !== undefined ? { everyMs: options.treeHeads.everyMs } : {}),
+      everyEntries: options.treeHeads?.everyEntries ?? config.audit.sthEveryEntries,
+      everyMs: options.treeHeads?.everyMs ?? config.audit.sthEverySeconds * 1000,
       onError: (err) => report(err, 'sign-tree-head'),
     });
     const appender = new AuditAppender({
