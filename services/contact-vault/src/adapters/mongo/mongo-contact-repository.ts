@@ -1,0 +1,156 @@
+import {
+  MongoOutboxSource,
+  toOutboxEntry,
+  withPendingEvent,
+  type EventEnvelope,
+  type OutboxSource,
+} from '@sealpost/bus';
+import type { BlindIndex } from '@sealpost/crypto';
+import { Binary, type Collection, type Db } from 'mongodb';
+import {
+  ContactExistsError,
+  type ContactPage,
+  type ContactRepository,
+  type StoredContact,
+} from '../../ports/contact-repository';
+import { CONTACTS, CONTACT_WRITES, isDuplicateKey } from './mongo-contact-store';
+
+interface ContactDoc {
+  _id: string;
+  tenantId: string;
+  contactId: string;
+  version: number;
+  record: Binary;
+  fieldKinds: string[];
+  indexes: BlindIndex[];
+  createdAt: Date;
+  updatedAt: Date;
+  lastActivityAt: Date;
+  outbox?: unknown[];
+}
+
+interface WriteClaimDoc {
+  _id: string;
+  at: Date;
+}
+
+/** A write claim older than this, for a version never written, is from a crashed writer and may be taken over. */
+const STALE_WRITE_CLAIM_MS = 30_000;
+
+function docId(tenantId: string, contactId: string): string {
+  return `${tenantId}/${contactId}`;
+}
+
+function fromDoc(doc: ContactDoc): StoredContact {
+  return {
+    tenantId: doc.tenantId,
+    contactId: doc.contactId,
+    version: doc.version,
+    record: new Uint8Array(doc.record.buffer),
+    fieldKinds: doc.fieldKinds,
+    indexes: doc.indexes.map((i) => ({
+      fieldKind: i.fieldKind,
+      keyVersion: i.keyVersion,
+      normVersion: i.normVersion,
+      value: i.value,
+    })),
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    lastActivityAt: doc.lastActivityAt,
+  };
+}
+
+/**
+ * `ContactRepository` on MongoDB. The pending event goes into the same single-document write (`outbox` array).
+ *
+ * Updates first claim the target version by inserting `<tenant>/<contact>#<version>` into `contact_writes`: FerretDB
+ * v1 applies a filtered updateOne as read-then-write, and a probe saw 20 concurrent `{version: 1}` updates all
+ * "succeed" with pushed events lost. A unique `_id` insert is atomic on every server, so only one writer per
+ * version proceeds. The claim of the previous version is removed once the next one is written.
+ */
+export class MongoContactRepository implements ContactRepository {
+  private readonly contacts: Collection<ContactDoc>;
+  private readonly writes: Collection<WriteClaimDoc>;
+
+  constructor(db: Db) {
+    this.contacts = db.collection<ContactDoc>(CONTACTS);
+    this.writes = db.collection<WriteClaimDoc>(CONTACT_WRITES);
+  }
+
+  async get(tenantId: string, contactId: string): Promise<StoredContact | undefined> {
+    const doc = await this.contacts.findOne({ _id: docId(tenantId, contactId), tenantId });
+    return doc ? fromDoc(doc) : undefined;
+  }
+
+  async create(contact: StoredContact, event: EventEnvelope): Promise<void> {
+    try {
+      await this.contacts.insertOne({ ...toDoc(contact), outbox: [toOutboxEntry(event)] });
+    } catch (err) {
+      if (isDuplicateKey(err)) throw new ContactExistsError('a contact with this id exists', { cause: err });
+      throw err;
+    }
+  }
+
+  async update(contact: StoredContact, expectedVersion: number, event: EventEnvelope): Promise<boolean> {
+    const id = docId(contact.tenantId, contact.contactId);
+    if (!(await this.claimVersion(id, contact.version))) return false;
+    const { _id: _ignored, ...fields } = toDoc(contact);
+    const result = await this.contacts.updateOne(
+      { _id: id, tenantId: contact.tenantId, version: expectedVersion },
+      withPendingEvent<ContactDoc>({ $set: fields }, event),
+    );
+    if (result.matchedCount !== 1) return false;
+    await this.writes.deleteOne({ _id: `${id}#${expectedVersion}` }).catch(() => undefined);
+    return true;
+  }
+
+  async list(tenantId: string, options: { pageSize: number; after?: string }): Promise<ContactPage> {
+    const docs = await this.contacts
+      .find({ tenantId, contactId: { $gt: options.after ?? '' } }, { projection: { outbox: 0 } })
+      .sort({ contactId: 1 })
+      .limit(options.pageSize + 1)
+      .toArray();
+    const contacts = docs.slice(0, options.pageSize).map(fromDoc);
+    const last = contacts[contacts.length - 1];
+    return docs.length > options.pageSize && last ? { contacts, nextAfter: last.contactId } : { contacts };
+  }
+
+  outbox(): OutboxSource<unknown> {
+    return new MongoOutboxSource(this.contacts as unknown as Collection);
+  }
+
+  /** Claims the right to write `version`; false when another writer holds it. */
+  private async claimVersion(id: string, version: number): Promise<boolean> {
+    const claimId = `${id}#${version}`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.writes.insertOne({ _id: claimId, at: new Date() });
+        return true;
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+      // Taken. If the claim is old and the contact still sits below that version, its writer crashed: take over.
+      const claim = await this.writes.findOne({ _id: claimId });
+      if (!claim || Date.now() - claim.at.getTime() < STALE_WRITE_CLAIM_MS) return false;
+      const doc = await this.contacts.findOne({ _id: id }, { projection: { version: 1 } });
+      if (!doc || doc.version >= version) return false;
+      await this.writes.deleteOne({ _id: claimId, at: claim.at });
+    }
+    return false;
+  }
+}
+
+function toDoc(c: StoredContact): ContactDoc {
+  return {
+    _id: docId(c.tenantId, c.contactId),
+    tenantId: c.tenantId,
+    contactId: c.contactId,
+    version: c.version,
+    record: new Binary(Buffer.from(c.record)),
+    fieldKinds: [...c.fieldKinds],
+    indexes: c.indexes.map((i) => ({ ...i })),
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+    lastActivityAt: c.lastActivityAt,
+  };
+}

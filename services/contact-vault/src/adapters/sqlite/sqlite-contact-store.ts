@@ -1,0 +1,47 @@
+/**
+ * The vault's contact store on SQLite (embedded mode): contacts, index entries and the outbox in one file,
+ * `<dataDir>/contact-vault.sqlite`. The key store is a different file (sqlite-key-store.ts).
+ */
+import { ensureSqliteOutbox } from '@sealpost/bus';
+import { openSqlite, type SqliteDatabase, type SqliteMigration } from '@sealpost/storage';
+
+export const CONTACT_STORE_MIGRATIONS: readonly SqliteMigration[] = [
+  {
+    version: 1,
+    name: 'contacts, index entries, outbox',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE contacts (
+          tenant_id TEXT NOT NULL,
+          contact_id TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          record BLOB NOT NULL,
+          field_kinds TEXT NOT NULL,
+          indexes TEXT NOT NULL,
+          created_at INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL,
+          last_activity_at INTEGER NOT NULL,
+          PRIMARY KEY (tenant_id, contact_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX contacts_last_activity ON contacts (tenant_id, last_activity_at);
+        CREATE TABLE index_entries (
+          tenant_id TEXT NOT NULL,
+          field_kind TEXT NOT NULL,
+          key_version INTEGER NOT NULL,
+          norm_version INTEGER NOT NULL,
+          value TEXT NOT NULL,
+          contact_id TEXT NOT NULL,
+          claimed_at INTEGER NOT NULL,
+          PRIMARY KEY (tenant_id, field_kind, key_version, norm_version, value)
+        ) WITHOUT ROWID;
+        CREATE INDEX index_entries_contact ON index_entries (tenant_id, contact_id);
+      `);
+      ensureSqliteOutbox(db, 'outbox');
+    },
+  },
+];
+
+/** Opens (creating and migrating) the contact store file. */
+export function openSqliteContactStore(file: string): SqliteDatabase {
+  return openSqlite(file, { migrations: CONTACT_STORE_MIGRATIONS });
+}

@@ -1,0 +1,62 @@
+import { InvalidFieldError, NORM_VERSION, blindIndex, normalizeEmail, normalizePhone } from '@sealpost/crypto';
+import type { BlindIndexFieldKind } from '@sealpost/crypto';
+import { assertTenantId, invalidField } from '../domain';
+import type { AuditPublisher, VaultAuditEvent } from '../ports/audit-publisher';
+import { maskedViewOf, type MaskedContactView } from './masked-contact';
+import { indexKeyOf, sameIndex, type VaultDeps } from './vault-deps';
+
+/** Audit action of a lookup; subject token `contact_find`. */
+export const FIND_AUDIT_ACTION = 'contact.find';
+
+export interface FindContactsInput {
+  readonly tenantId: string;
+  readonly by: { readonly field: BlindIndexFieldKind; readonly value: string };
+  readonly actor: VaultAuditEvent['actor'];
+}
+
+export interface FindContactsResult {
+  readonly contacts: MaskedContactView[];
+  readonly auditEventId: string;
+}
+
+/**
+ * Exact-match lookup through the blind index only (no scan, no decrypt to compare). Membership is itself personal
+ * data, so the lookup is audited — ids only — and the answer goes out only after the audit stream accepted the
+ * event. Throws VaultError INVALID_ARGUMENT (field `email`/`phone`), AUDIT_UNAVAILABLE.
+ */
+export async function findContacts(
+  deps: VaultDeps & { readonly audit: AuditPublisher },
+  input: FindContactsInput,
+): Promise<FindContactsResult> {
+  assertTenantId(input.tenantId);
+  const { field, value } = input.by;
+  if (typeof value !== 'string' || value === '') throw invalidField(field, 'is required');
+  const policy = deps.policies.of(input.tenantId).normalization;
+  let normalized;
+  try {
+    normalized = field === 'email' ? normalizeEmail(value, policy) : normalizePhone(value, policy);
+  } catch (err) {
+    if (err instanceof InvalidFieldError) throw invalidField(err.field, err.reason, err);
+    throw err;
+  }
+  const keys = await deps.keys.currentIndexKeys(input.tenantId);
+  // TODO(re-index task): consult the previous index-root version too while a re-index job runs.
+  const index = blindIndex(keys, field, normalized, NORM_VERSION);
+  const entry = await deps.indexEntries.find(indexKeyOf(input.tenantId, index));
+  const found = [];
+  if (entry) {
+    const contact = await deps.contacts.get(input.tenantId, entry.contactId);
+    // Only an entry its contact lists counts: a claim in flight or a stale leftover is not a match.
+    if (contact && contact.indexes.some((i) => sameIndex(i, index))) found.push(contact);
+  }
+  const auditEventId = await deps.audit.record({
+    tenantId: input.tenantId,
+    action: FIND_AUDIT_ACTION,
+    actor: input.actor,
+    resourceIds: found.map((c) => c.contactId),
+    outcome: 'granted',
+  });
+  const contacts: MaskedContactView[] = [];
+  for (const contact of found) contacts.push(await maskedViewOf(deps, contact));
+  return { contacts, auditEventId };
+}

@@ -1,0 +1,87 @@
+import { decideDedupe } from './dedupe';
+
+const email = { dedupeKey: 'email' as const };
+const kinds =
+  (map: Record<string, string[]>) =>
+  (id: string): string[] =>
+    map[id] ?? [];
+
+describe('decideDedupe', () => {
+  it('creates when no value is owned', () => {
+    expect(
+      decideDedupe(
+        email,
+        [
+          { fieldKind: 'email', contactId: undefined },
+          { fieldKind: 'phone', contactId: undefined },
+        ],
+        kinds({}),
+      ),
+    ).toEqual({ kind: 'create' });
+  });
+
+  it('updates the contact owning the dedupe key', () => {
+    expect(
+      decideDedupe(
+        email,
+        [
+          { fieldKind: 'email', contactId: 'A' },
+          { fieldKind: 'phone', contactId: undefined },
+        ],
+        kinds({ A: ['email'] }),
+      ),
+    ).toEqual({ kind: 'update', contactId: 'A' });
+  });
+
+  it('reports a conflict (naming the phone) when email and phone belong to different contacts', () => {
+    expect(
+      decideDedupe(
+        email,
+        [
+          { fieldKind: 'email', contactId: 'A' },
+          { fieldKind: 'phone', contactId: 'B' },
+        ],
+        kinds({ A: ['email'], B: ['phone'] }),
+      ),
+    ).toEqual({ kind: 'conflict', field: 'phone' });
+  });
+
+  it('adds an email to a phone-only contact found by its phone', () => {
+    expect(
+      decideDedupe(
+        email,
+        [
+          { fieldKind: 'email', contactId: undefined },
+          { fieldKind: 'phone', contactId: 'B' },
+        ],
+        kinds({ B: ['phone'] }),
+      ),
+    ).toEqual({ kind: 'update', contactId: 'B' });
+  });
+
+  it('refuses a new email whose phone belongs to a contact that has another email', () => {
+    expect(
+      decideDedupe(
+        email,
+        [
+          { fieldKind: 'email', contactId: undefined },
+          { fieldKind: 'phone', contactId: 'B' },
+        ],
+        kinds({ B: ['email', 'phone'] }),
+      ),
+    ).toEqual({ kind: 'conflict', field: 'phone' });
+  });
+
+  it('follows a phone dedupe key', () => {
+    expect(
+      decideDedupe(
+        { dedupeKey: 'phone' },
+        [
+          { fieldKind: 'email', contactId: 'A' },
+          { fieldKind: 'phone', contactId: undefined },
+        ],
+        kinds({ A: ['email', 'phone'] }),
+      ),
+    ).toEqual({ kind: 'conflict', field: 'email' });
+  });
+});

@@ -1,0 +1,48 @@
+/** Public API of the contact-vault service package. */
+export * from './domain';
+export * from './ports/contact-repository';
+export * from './ports/index-entry-repository';
+export * from './ports/audit-publisher';
+export * from './ports/tenant-policies';
+export { upsertContact, type UpsertContactInput, type UpsertContactResult } from './app/upsert-contact';
+export { getContact } from './app/get-contact';
+export { listContacts, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type ListContactsResult } from './app/list-contacts';
+export { findContacts, FIND_AUDIT_ACTION, type FindContactsInput, type FindContactsResult } from './app/find-contacts';
+export { importContacts, type ImportRow, type ImportRowOutcome, type ImportRowResult } from './app/import-contacts';
+export { CONTACT_UPSERTED, contactUpsertedEvent } from './app/contact-events';
+export type { MaskedContactView } from './app/masked-contact';
+export type { VaultDeps } from './app/vault-deps';
+export { BusAuditPublisher, auditActionToken } from './adapters/bus/bus-audit-publisher';
+export { StaticTenantPolicies } from './adapters/static-tenant-policies';
+export { SqliteContactRepository } from './adapters/sqlite/sqlite-contact-repository';
+export { SqliteIndexEntryRepository } from './adapters/sqlite/sqlite-index-entry-repository';
+export { CONTACT_STORE_MIGRATIONS, openSqliteContactStore } from './adapters/sqlite/sqlite-contact-store';
+export {
+  KEY_STORE_FILE_NAME,
+  KEY_STORE_MIGRATIONS,
+  SqliteDataKeyStore,
+  SqliteTenantKeyStore,
+  openSqliteKeyStore,
+} from './adapters/sqlite/sqlite-key-store';
+export { MongoContactRepository } from './adapters/mongo/mongo-contact-repository';
+export { MongoIndexEntryRepository } from './adapters/mongo/mongo-index-entry-repository';
+export { CONTACT_STORE_INDEXES, ensureContactStore } from './adapters/mongo/mongo-contact-store';
+export {
+  MongoDataKeyStore,
+  MongoTenantKeyStore,
+  ensureKeyStore,
+  keyStoreDatabaseOf,
+} from './adapters/mongo/mongo-key-store';
+export { createContactVaultHandlers, type ContactVaultHandlerDeps } from './adapters/grpc/contact-vault-handlers';
+export { toAppError } from './adapters/grpc/error-mapping';
+export {
+  CONTACT_OUTBOX_LEASE,
+  IDEMPOTENCY_TTL_MS,
+  LOCAL_KMS_KEY_TEMPLATE,
+  createVaultDeps,
+  openVaultStores,
+  startContactVaultService,
+  type ContactVaultServiceOptions,
+  type OpenedVaultStores,
+  type RunningContactVaultService,
+} from './service';

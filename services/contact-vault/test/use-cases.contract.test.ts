@@ -1,0 +1,425 @@
+/**
+ * The vault's use cases over both stores (SQLite and MongoDB/FerretDB) with a local keyring and the embedded bus:
+ * nothing personal at rest or on the bus, dedupe under concurrency, conflicts, bad input, masked reads, audited
+ * find, idempotent import.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { EmbeddedBus, OutboxRelay, type ReceivedEvent, type ServiceBus } from '@sealpost/bus';
+import { auditEventsV1, eventsV1 } from '@sealpost/proto';
+import { describeRepositoryContract } from '@sealpost/storage';
+import { BusAuditPublisher } from '../src/adapters/bus/bus-audit-publisher';
+import { findContacts } from '../src/app/find-contacts';
+import { getContact } from '../src/app/get-contact';
+import { importContacts, type ImportRow, type ImportRowResult } from '../src/app/import-contacts';
+import { listContacts } from '../src/app/list-contacts';
+import { upsertContact } from '../src/app/upsert-contact';
+import { VaultError } from '../src/domain';
+import type { AuditPublisher } from '../src/ports/audit-publisher';
+import { canaries, findForbidden, forbiddenForms } from './support/canaries';
+import { mongoVault, sqliteVault, type VaultCtx } from './support/vault-stores';
+
+const T1 = 't-acme';
+const T2 = 't-globex';
+const OPERATOR = { kind: 'operator' as const, id: 'op-17' };
+
+interface Ctx extends VaultCtx {
+  readonly dir: string;
+  readonly shared: EmbeddedBus;
+  readonly vaultBus: ServiceBus;
+  readonly audit: AuditPublisher;
+  /** Publishes every pending outbox event through the relay (as the service does under its lease). */
+  relayAll(): Promise<number>;
+  /** Every event on the bus so far, read as a consumer would (the anomaly service's grant covers vault). */
+  busEvents(domain: 'vault' | 'audit', expected: number): Promise<ReceivedEvent[]>;
+  /** The raw bytes of the bus file(s). */
+  busDump(): Buffer;
+}
+
+async function withBus(vault: VaultCtx): Promise<Ctx> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sealpost-vault-bus-'));
+  const shared = EmbeddedBus.open(path.join(dir, 'bus.sqlite'), { pollIntervalMs: 20 });
+  const vaultBus = shared.forService('contact-vault');
+  await vaultBus.ensureStreams();
+  // The audit stream belongs to the audit service; it exists before the vault publishes audit events.
+  const auditBus = shared.forService('audit');
+  await auditBus.ensureStreams();
+  await auditBus.close();
+  const relay = new OutboxRelay({
+    source: vault.stores.contacts.outbox(),
+    publisher: vaultBus,
+    leases: vault.stores.leases,
+    leaseName: 'outbox:contact-vault:contacts',
+    holder: `test-${process.pid}`,
+  });
+  return {
+    ...vault,
+    dir,
+    shared,
+    vaultBus,
+    audit: new BusAuditPublisher(vaultBus),
+    async relayAll() {
+      let total = 0;
+      for (;;) {
+        const pass = await relay.runOnce();
+        total += pass.published + pass.duplicates;
+        if (pass.published + pass.duplicates === 0) return total;
+      }
+    },
+    async busEvents(domain, expected) {
+      const reader = shared.forService(domain === 'vault' ? 'anomaly' : 'audit');
+      const seen: ReceivedEvent[] = [];
+      const sub = await reader.consume(
+        { durable: `reader_${domain}_${Date.now()}`, domain, batch: 256 },
+        (e) => void seen.push(e),
+      );
+      const until = Date.now() + 20_000;
+      while (seen.length < expected && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+      await new Promise((r) => setTimeout(r, 100)); // anything beyond `expected` would show up now
+      await sub.stop();
+      await reader.close();
+      return seen;
+    },
+    busDump() {
+      return Buffer.concat(
+        readdirSync(dir)
+          .filter((f) => f.startsWith('bus.sqlite'))
+          .map((f) => readFileSync(path.join(dir, f))),
+      );
+    },
+    async close() {
+      await relay.stop();
+      await vaultBus.close();
+      await shared.close();
+      await vault.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function expectVaultError(promise: Promise<unknown>, code: string, field?: string): Promise<VaultError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(VaultError);
+  expect(err).toMatchObject({ code, ...(field !== undefined ? { field } : {}) });
+  return err as VaultError;
+}
+
+async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+async function* asRows(rows: ImportRow[]): AsyncGenerator<ImportRow> {
+  for (const row of rows) yield row;
+}
+
+async function collect(gen: AsyncIterable<ImportRowResult>): Promise<ImportRowResult[]> {
+  const out: ImportRowResult[] = [];
+  for await (const r of gen) out.push(r);
+  return out;
+}
+
+describeRepositoryContract<Ctx>(
+  'contact-vault use cases',
+  {
+    sqlite: async (env) => withBus(await sqliteVault(env)),
+    mongo: async (env) => withBus(await mongoVault(env)),
+  },
+  (ctx) => {
+    it('stores and publishes none of 1,000 canary emails/phones/names, nor their unkeyed SHA-256', async () => {
+      const people = canaries(1000);
+      const name = (i: number): string => `Canaryname Person${String(i).padStart(3, '0')}`;
+      await pool(
+        people.map((p, i) => ({ p, i })),
+        8,
+        async ({ p, i }) => {
+          const r = await upsertContact(ctx().deps, {
+            tenantId: T1,
+            fields: { email: p.rawEmail, phone: p.rawPhone, name: name(i) },
+          });
+          expect(r.created).toBe(true);
+        },
+      );
+      // Some audited lookups, so audit events are on the bus too.
+      for (const p of people.slice(0, 5)) {
+        const found = await findContacts(
+          { ...ctx().deps, audit: ctx().audit },
+          { tenantId: T1, by: { field: 'email', value: p.rawEmail }, actor: OPERATOR },
+        );
+        expect(found.contacts).toHaveLength(1);
+      }
+      expect(await ctx().relayAll()).toBe(1000);
+
+      const needles = forbiddenForms(people.flatMap((p, i) => [p.rawEmail, p.email, p.rawPhone, p.phone, name(i)]));
+      expect(needles.length).toBeGreaterThan(10_000);
+      expect(findForbidden(await ctx().dumpContactStore(), needles)).toEqual([]);
+      expect(findForbidden(await ctx().dumpKeyStore(), needles)).toEqual([]);
+
+      const events = await ctx().busEvents('vault', 1000);
+      expect(events).toHaveLength(1000);
+      const audits = await ctx().busEvents('audit', 5);
+      expect(audits).toHaveLength(5);
+      const published = Buffer.concat(
+        [...events, ...audits].map((e) =>
+          Buffer.concat([Buffer.from(e.subject + JSON.stringify(e.headers) + e.aggregateId), Buffer.from(e.payload)]),
+        ),
+      );
+      expect(findForbidden(published, needles)).toEqual([]);
+      expect(findForbidden(ctx().busDump(), needles)).toEqual([]);
+      // The events say what changed without values: ids and field kinds.
+      const first = eventsV1.ContactUpserted.decode(events[0]!.payload);
+      expect(first).toMatchObject({ tenantId: T1, created: true, fieldKinds: ['email', 'name', 'phone'] });
+      expect(events[0]).toMatchObject({ type: 'vault.contact.upserted', aggregateVersion: 1 });
+    }, 240_000);
+
+    it('turns 100 concurrent upserts of one email into one contact', async () => {
+      const [p] = canaries(1, 'race');
+      const results = await Promise.all(
+        Array.from({ length: 100 }, () => upsertContact(ctx().deps, { tenantId: T1, fields: { email: p!.rawEmail } })),
+      );
+      const ids = new Set(results.map((r) => r.contactId));
+      expect(ids.size).toBe(1);
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(results.every((r) => r.version === 1)).toBe(true);
+      const counts = await ctx().counts();
+      expect(counts).toMatchObject({ contacts: 1, index_entries: 1, outbox: 1, data_keys: 1 });
+    }, 60_000);
+
+    it('gives the same email different blind indexes in two tenants and stores no index key or KEK', async () => {
+      const [p] = canaries(1, 'twin');
+      const a = await upsertContact(ctx().deps, { tenantId: T1, fields: { email: p!.rawEmail } });
+      const b = await upsertContact(ctx().deps, { tenantId: T2, fields: { email: p!.rawEmail } });
+      expect(a.contactId).not.toBe(b.contactId);
+      const ia = (await ctx().stores.contacts.get(T1, a.contactId))!.indexes;
+      const ib = (await ctx().stores.contacts.get(T2, b.contactId))!.indexes;
+      expect(ia).toHaveLength(1);
+      expect(ia[0]!.value).not.toBe(ib[0]!.value);
+
+      const secrets: Buffer[] = [];
+      for (const t of [T1, T2]) {
+        const idx = await ctx().keys.currentIndexKeys(t);
+        secrets.push(idx.keys.email.export(), idx.keys.phone.export(), (await ctx().keys.currentKek(t)).key.export());
+      }
+      const dumps = Buffer.concat([await ctx().dumpContactStore(), await ctx().dumpKeyStore()]);
+      for (const secret of secrets) {
+        expect(secret).toHaveLength(32);
+        for (const form of [secret, Buffer.from(secret.toString('hex')), Buffer.from(secret.toString('base64'))]) {
+          expect(dumps.includes(form)).toBe(false);
+        }
+      }
+      // The contact store holds no key material at all: not even the wrapped data keys live there.
+      const wrapped = (await ctx().stores.dataKeys.get(T1, a.contactId))!.wrapped;
+      expect((await ctx().dumpContactStore()).includes(Buffer.from(wrapped))).toBe(false);
+      expect((await ctx().dumpKeyStore()).includes(Buffer.from(wrapped))).toBe(true);
+    });
+
+    it('refuses an email of one contact with the phone of another: conflict, nothing merged or written', async () => {
+      const [pa, pb] = canaries(2, 'cfl');
+      const a = await upsertContact(ctx().deps, { tenantId: T1, fields: { email: pa!.rawEmail, phone: pa!.rawPhone } });
+      const b = await upsertContact(ctx().deps, { tenantId: T1, fields: { email: pb!.rawEmail, phone: pb!.rawPhone } });
+      const before = await ctx().counts();
+      const err = await expectVaultError(
+        upsertContact(ctx().deps, { tenantId: T1, fields: { email: pa!.rawEmail, phone: pb!.rawPhone } }),
+        'DEDUPE_CONFLICT',
+        'phone',
+      );
+      expect(err.message).not.toContain('vault-canary');
+      expect(err.message).not.toContain('7911');
+      expect(await ctx().counts()).toEqual(before);
+      const viewA = await getContact(ctx().deps, { tenantId: T1, contactId: a.contactId });
+      const viewB = await getContact(ctx().deps, { tenantId: T1, contactId: b.contactId });
+      expect([viewA.version, viewB.version]).toEqual([1, 1]);
+      expect(viewA.masked.phone).toBe('+44 ******000');
+      expect(viewB.masked.phone).toBe('+44 ******001');
+      // A new email whose phone belongs to a contact with another email: also a conflict.
+      await expectVaultError(
+        upsertContact(ctx().deps, { tenantId: T1, fields: { email: 'someone.new@example.com', phone: pa!.rawPhone } }),
+        'DEDUPE_CONFLICT',
+        'phone',
+      );
+      expect(await ctx().counts()).toEqual(before);
+    });
+
+    it('refuses bad input with INVALID_ARGUMENT naming the field, never echoing it, writing nothing', async () => {
+      const before = await ctx().counts();
+      const cases: [string, Record<string, string>, string][] = [
+        [T1, { email: 'not-an-email-secretvalue' }, 'email'],
+        [T1, { email: 'secretvalue@@example.com' }, 'email'],
+        [T1, { phone: '+44 12 secretvalue' }, 'phone'],
+        [T1, { phone: '+1 555 0100 999 999 999' }, 'phone'],
+        [T1, { email: `${'s'.repeat(2000)}secretvalue@example.com` }, 'email'],
+        [T1, { email: 'ok@example.com', name: `secretvalue${'n'.repeat(300)}` }, 'name'],
+        [T1, { email: 'ok@example.com', name: 'secretvalue\u0007' }, 'name'],
+        [T1, { name: 'secretvalue only' }, 'fields'],
+        ['t.acme', { email: 'ok@example.com' }, 'tenant_id'],
+        ['t acme', { email: 'ok@example.com' }, 'tenant_id'],
+        ['', { email: 'ok@example.com' }, 'tenant_id'],
+        ['t'.repeat(65), { email: 'ok@example.com' }, 'tenant_id'],
+      ];
+      for (const [tenantId, fields, field] of cases) {
+        const err = await expectVaultError(upsertContact(ctx().deps, { tenantId, fields }), 'INVALID_ARGUMENT', field);
+        expect(err.message.startsWith(`${field}:`)).toBe(true);
+        expect(err.message).not.toContain('secretvalue');
+      }
+      expect(await ctx().counts()).toEqual(before);
+    });
+
+    it('updates by merging, reports unchanged without writing, and masks reads', async () => {
+      const [p] = canaries(1, 'upd');
+      const first = await upsertContact(ctx().deps, { tenantId: T1, fields: { email: p!.rawEmail, name: 'Jane Doe' } });
+      expect(first).toMatchObject({ created: true, changed: true, version: 1 });
+      const again = await upsertContact(ctx().deps, { tenantId: T1, fields: { email: p!.email } });
+      expect(again).toEqual({ contactId: first.contactId, created: false, changed: false, version: 1 });
+      const withPhone = await upsertContact(ctx().deps, {
+        tenantId: T1,
+        fields: { email: p!.email, phone: p!.rawPhone },
+      });
+      expect(withPhone).toEqual({ contactId: first.contactId, created: false, changed: true, version: 2 });
+      // Found by the phone alone now; the phone-only upsert is the same person.
+      const byPhone = await upsertContact(ctx().deps, { tenantId: T1, fields: { phone: p!.phone } });
+      expect(byPhone).toMatchObject({ contactId: first.contactId, changed: false, version: 2 });
+      const view = await getContact(ctx().deps, { tenantId: T1, contactId: first.contactId });
+      expect(view.masked).toEqual({ email: 'u***@v***.example', phone: '+44 ******000', name: 'J***' });
+      expect(view.version).toBe(2);
+      expect((await ctx().counts())['outbox']).toBe(2);
+      await expectVaultError(getContact(ctx().deps, { tenantId: T2, contactId: first.contactId }), 'CONTACT_NOT_FOUND');
+      await expectVaultError(
+        getContact(ctx().deps, { tenantId: T1, contactId: 'jane@example.com' }),
+        'INVALID_ARGUMENT',
+        'contact_id',
+      );
+    });
+
+    it('lists masked contacts page by page with tokens bound to the tenant', async () => {
+      const people = canaries(5, 'lst');
+      const ids: string[] = [];
+      for (const p of people)
+        ids.push((await upsertContact(ctx().deps, { tenantId: T1, fields: { email: p.email } })).contactId);
+      await upsertContact(ctx().deps, { tenantId: T2, fields: { email: people[0]!.email } });
+      const seen: string[] = [];
+      let token = '';
+      do {
+        const page = await listContacts(ctx().deps, {
+          tenantId: T1,
+          pageSize: 2,
+          ...(token ? { pageToken: token } : {}),
+        });
+        expect(page.contacts.length).toBeLessThanOrEqual(2);
+        for (const c of page.contacts) {
+          expect(c.masked.email).toBe('l***@v***.example');
+          seen.push(c.contactId);
+        }
+        if (page.nextPageToken) {
+          await expectVaultError(
+            listContacts(ctx().deps, { tenantId: T2, pageToken: page.nextPageToken }),
+            'INVALID_ARGUMENT',
+            'page.page_token',
+          );
+        }
+        token = page.nextPageToken;
+      } while (token);
+      expect(seen).toEqual([...ids].sort());
+      await expectVaultError(
+        listContacts(ctx().deps, { tenantId: T1, pageSize: 5000 }),
+        'INVALID_ARGUMENT',
+        'page.page_size',
+      );
+    });
+
+    it('finds through the blind index only, audited before answering; fails closed without audit', async () => {
+      const [p] = canaries(1, 'fnd');
+      const { contactId } = await upsertContact(ctx().deps, {
+        tenantId: T1,
+        fields: { email: p!.email, phone: p!.phone },
+      });
+      const deps = { ...ctx().deps, audit: ctx().audit };
+      const byPhone = await findContacts(deps, {
+        tenantId: T1,
+        by: { field: 'phone', value: '+44 7911 000000' },
+        actor: OPERATOR,
+      });
+      expect(byPhone.contacts.map((c) => c.contactId)).toEqual([contactId]);
+      expect(byPhone.contacts[0]!.masked.email).toBe('f***@v***.example');
+      const none = await findContacts(deps, { tenantId: T2, by: { field: 'email', value: p!.email }, actor: OPERATOR });
+      expect(none.contacts).toEqual([]);
+
+      const audits = await ctx().busEvents('audit', 2);
+      expect(audits.map((e) => e.subject)).toEqual([
+        `sealpost.audit.vault.${T1}.contact_find`,
+        `sealpost.audit.vault.${T2}.contact_find`,
+      ]);
+      const payload = auditEventsV1.AuditEvent.decode(audits[0]!.payload);
+      expect(payload).toMatchObject({
+        eventId: audits[0]!.id,
+        tenantId: T1,
+        action: 'contact.find',
+        actor: { $case: 'operatorId', value: 'op-17' },
+        resourceIds: [contactId],
+        outcome: 'granted',
+      });
+      expect(audits[0]!.id).toBe(byPhone.auditEventId);
+
+      const down: AuditPublisher = {
+        record: async () => {
+          throw new VaultError('AUDIT_UNAVAILABLE', 'bus down');
+        },
+      };
+      await expectVaultError(
+        findContacts(
+          { ...ctx().deps, audit: down },
+          { tenantId: T1, by: { field: 'email', value: p!.email }, actor: OPERATOR },
+        ),
+        'AUDIT_UNAVAILABLE',
+      );
+      await expectVaultError(
+        findContacts(deps, { tenantId: T1, by: { field: 'email', value: 'nope-secretvalue' }, actor: OPERATOR }),
+        'INVALID_ARGUMENT',
+        'email',
+      );
+    });
+
+    it('imports rows with a result each; re-running the same rows changes nothing', async () => {
+      const people = canaries(6, 'imp');
+      const rows: ImportRow[] = [
+        ...people.map((p, i) => ({
+          tenantId: T1,
+          row: String(i + 1),
+          fields: { email: p.rawEmail, phone: p.rawPhone },
+        })),
+        { tenantId: T1, row: '7', fields: { email: people[0]!.email } }, // duplicate of row 1
+        { tenantId: T1, row: '8', fields: { email: 'bad-secretvalue' } },
+        { tenantId: T1, row: '9', fields: { email: people[1]!.email, phone: people[2]!.rawPhone } },
+        { tenantId: 't.bad', row: '10', fields: { email: 'x@example.com' } },
+      ];
+      const first = await collect(importContacts(ctx().deps, asRows(rows)));
+      expect(first.map((r) => [r.row, r.result, r.reason, r.field])).toEqual([
+        ...people.map((_, i) => [String(i + 1), 'created', '', '']),
+        ['7', 'unchanged', '', ''],
+        ['8', 'rejected', 'INVALID_ARGUMENT', 'email'],
+        ['9', 'rejected', 'DEDUPE_CONFLICT', 'phone'],
+        ['10', 'rejected', 'INVALID_ARGUMENT', 'tenant_id'],
+      ]);
+      expect(first[6]!.contactId).toBe(first[0]!.contactId);
+      expect(JSON.stringify(first)).not.toContain('secretvalue');
+      const after = await ctx().counts();
+      const second = await collect(importContacts(ctx().deps, asRows(rows)));
+      expect(second.map((r) => r.result)).toEqual([
+        ...people.map(() => 'unchanged'),
+        'unchanged',
+        'rejected',
+        'rejected',
+        'rejected',
+      ]);
+      expect(second.map((r) => r.contactId)).toEqual(first.map((r) => r.contactId));
+      expect(await ctx().counts()).toEqual(after);
+    });
+  },
+);
