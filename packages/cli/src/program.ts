@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { auditCommand } from './commands/audit';
 import { configCommand } from './commands/config';
 import { devCommand } from './commands/dev';
 
@@ -12,5 +13,6 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: true });
   program.addCommand(devCommand());
   program.addCommand(configCommand());
+  program.addCommand(auditCommand());
   return program;
 }

@@ -7,7 +7,27 @@ export { SqliteAuditLogStore, AUDIT_SQLITE_MIGRATIONS } from './adapters/sqlite/
 export { MongoAuditLogStore } from './adapters/mongo/mongo-audit-log-store';
 export { LocalEd25519Signer } from './adapters/signing/local-ed25519-signer';
 export { KmsEs256Signer } from './adapters/signing/kms-es256-signer';
-export { FileWitness } from './adapters/witness/file-witness';
+export { FileWitness, readTreeHeadFile } from './adapters/witness/file-witness';
+export { openAuditLogStore } from './adapters/open-audit-store';
+export {
+  AuditVerifyError,
+  INCLUSION_PROOF_FORMAT,
+  proveEntry,
+  pruneAuditLog,
+  verifyAuditLog,
+  type AuditLogProblem,
+  type AuditVerifyErrorCode,
+  type AuditVerifyFailure,
+  type AuditVerifyResult,
+  type AuditVerifySuccess,
+  type InclusionProofBundle,
+  type ProveEntryOptions,
+  type PruneAuditLogOptions,
+  type PruneAuditLogResult,
+  type PublicKeys,
+  type VerifyAuditLogOptions,
+  type VerifyProgress,
+} from './app/verify';
 export {
   AuditEventRejectedError,
   auditActionToken,

@@ -124,13 +124,17 @@ describe('audit gRPC API over mutual TLS (embedded bus)', () => {
       grpc.credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(cli.keyPem), Buffer.from(cli.certPem)),
     );
 
-    for (const c of contactIds) eventIds.push(await publish(TENANT, c));
-    eventIds.push(await publish(OTHER_TENANT, 'ct-900'));
-    // Appended and signed: the schedule signs after every entry here.
-    await eventually(async () => {
-      const r = await call<auditV1.SignedTreeHead>('getSignedTreeHead', { treeSize: '0' });
-      return r.response !== undefined && Number(r.response.treeSize) >= eventIds.length;
-    });
+    // One at a time, each appended and signed before the next: the appender takes whatever arrived as one batch,
+    // and the tests below want a signed head at every size.
+    const published = async (id: string): Promise<void> => {
+      eventIds.push(id);
+      await eventually(async () => {
+        const r = await call<auditV1.SignedTreeHead>('getSignedTreeHead', { treeSize: '0' });
+        return r.response !== undefined && Number(r.response.treeSize) >= eventIds.length;
+      });
+    };
+    for (const c of contactIds) await published(await publish(TENANT, c));
+    await published(await publish(OTHER_TENANT, 'ct-900'));
   }, 60_000);
 
   afterAll(async () => {

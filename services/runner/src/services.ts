@@ -1,5 +1,9 @@
-/** The services embedded mode runs, in start order. A service joins this list when it lands. */
+/**
+ * The services embedded mode runs, in start order: audit first, because it creates the audit stream that the
+ * others' fail-closed audit events need. A service joins this list when it lands.
+ */
 import { startAuditService } from '@sealpost/audit';
+import { startContactVaultService } from '@sealpost/contact-vault';
 import type { ServiceBus } from '@sealpost/bus';
 import type { SealpostConfig, ServiceName } from '@sealpost/config';
 import type { Logger } from '@sealpost/telemetry';
@@ -16,4 +20,7 @@ export interface EmbeddedServiceModule {
   start(deps: { config: SealpostConfig; bus: ServiceBus; logger: Logger }): Promise<RunningService>;
 }
 
-export const EMBEDDED_SERVICES: readonly EmbeddedServiceModule[] = [{ name: 'audit', start: startAuditService }];
+export const EMBEDDED_SERVICES: readonly EmbeddedServiceModule[] = [
+  { name: 'audit', start: startAuditService },
+  { name: 'contact-vault', start: startContactVaultService },
+];

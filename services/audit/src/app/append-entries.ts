@@ -4,7 +4,14 @@
  * Entries are appended in groups: everything submitted while the previous write was in flight goes into the next
  * batch (one store write, one head CAS). A handler returns — and the bus acks — only after its batch's CAS.
  */
-import { PoisonMessageError, type ReceivedEvent, type ServiceBus, type Subscription } from '@sealpost/bus';
+import {
+  type BatchFailure,
+  type BatchResult,
+  PoisonMessageError,
+  type ReceivedEvent,
+  type ServiceBus,
+  type Subscription,
+} from '@sealpost/bus';
 import { LeaseKeeper, type LeaseStore } from '@sealpost/storage';
 import {
   type AuditEntry,
@@ -21,6 +28,8 @@ import { AuditEventRejectedError, entryFromAuditEvent } from './decode-audit-eve
 
 export const AUDIT_APPENDER_DURABLE = 'audit-appender';
 export const AUDIT_APPENDER_LEASE = 'audit-appender';
+/** Events handed to the appender at once (and fetched per pull) when the bus offers batch delivery. */
+const DEFAULT_CONSUME_BATCH = 1000;
 
 /** The appender does not (or no longer) hold the lease; the entry was not appended. */
 export class NotLeaderError extends Error {
@@ -229,18 +238,23 @@ export class AuditAppender {
     });
     if (signal.aborted) return;
     const c = this.opts.consume ?? {};
-    this.subscription = await this.opts.bus.consume(
-      {
-        durable: this.opts.durable ?? AUDIT_APPENDER_DURABLE,
-        domain: 'audit',
-        filterSubjects: [this.opts.filterSubject ?? 'sealpost.audit.>'],
-        ...(c.ackWaitMs !== undefined ? { ackWaitMs: c.ackWaitMs } : {}),
-        ...(c.backoffMs !== undefined ? { backoffMs: c.backoffMs } : {}),
-        ...(c.batch !== undefined ? { batch: c.batch } : {}),
-        ...(c.maxDeliver !== undefined ? { maxDeliver: c.maxDeliver } : {}),
-      },
-      (event) => this.handle(writer, event),
-    );
+    const options = {
+      durable: this.opts.durable ?? AUDIT_APPENDER_DURABLE,
+      domain: 'audit' as const,
+      filterSubjects: [this.opts.filterSubject ?? 'sealpost.audit.>'],
+      ...(c.ackWaitMs !== undefined ? { ackWaitMs: c.ackWaitMs } : {}),
+      ...(c.backoffMs !== undefined ? { backoffMs: c.backoffMs } : {}),
+      ...(c.maxDeliver !== undefined ? { maxDeliver: c.maxDeliver } : {}),
+    };
+    // Batches: everything delivered meanwhile becomes one store write (one fsync), instead of one per event.
+    this.subscription =
+      typeof this.opts.bus.consumeBatches === 'function'
+        ? await this.opts.bus.consumeBatches({ ...options, batch: c.batch ?? DEFAULT_CONSUME_BATCH }, (events) =>
+            this.handleBatch(writer, events),
+          )
+        : await this.opts.bus.consume({ ...options, ...(c.batch !== undefined ? { batch: c.batch } : {}) }, (event) =>
+            this.handle(writer, event),
+          );
   }
 
   private async end(): Promise<void> {
@@ -261,6 +275,24 @@ export class AuditAppender {
     }
     const index = await writer.submit(entry);
     this.opts.onAppended?.(index);
+  }
+
+  /** Appends a delivered batch as one group; malformed events are dead-lettered, the rest acked after the CAS. */
+  private async handleBatch(writer: FencedLogWriter, events: readonly ReceivedEvent[]): Promise<BatchResult | void> {
+    const failures = new Map<string, BatchFailure>();
+    const entries: AuditEntry[] = [];
+    for (const event of events) {
+      try {
+        entries.push(entryFromAuditEvent(event, this.opts.rules));
+      } catch (err) {
+        if (!(err instanceof AuditEventRejectedError)) throw err;
+        failures.set(event.id, new PoisonMessageError(err.reason, { cause: err }));
+      }
+    }
+    // A throw (store error, lost lease) fails the whole batch: redelivered, and appended once by entry id.
+    const indices = entries.length > 0 ? await writer.append(entries) : [];
+    for (const index of indices) this.opts.onAppended?.(index);
+    return failures.size > 0 ? { failures } : undefined;
   }
 
   private report(err: unknown, where: string): void {

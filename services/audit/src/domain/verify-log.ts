@@ -79,6 +79,12 @@ export interface LogVerifierOptions {
   /** Expected log id; defaults to the first head's. Heads of another log are refused. */
   readonly logId?: string;
   readonly storedLeafHashes?: LeafHashSource;
+  /**
+   * Start after a pruned prefix: the perfect-subtree hashes tiling [0, size), highest first (a Frontier's hashes,
+   * read from stored nodes). Entries pushed then start at index `size`. Heads smaller than `size` are not checked
+   * here — the caller checks them against this prefix with consistency proofs.
+   */
+  readonly start?: { readonly size: number; readonly nodes: readonly Uint8Array[] };
 }
 
 interface Checkpoint {
@@ -119,7 +125,14 @@ export class LogVerifier {
   constructor(options: LogVerifierOptions = {}) {
     this.stored = options.storedLeafHashes;
     this.decided = this.prepareHeads(options);
-    while (!this.decided && this.checkpoints[this.nextCheckpoint]?.size === 0) this.checkpoint();
+    if (options.start) {
+      for (const h of options.start.nodes) this.stack.push(Buffer.from(h));
+      this.size = options.start.size;
+      while (this.checkpoints[this.nextCheckpoint] && this.checkpoints[this.nextCheckpoint]!.size < this.size) {
+        this.nextCheckpoint += 1;
+      }
+    }
+    while (!this.decided && this.checkpoints[this.nextCheckpoint]?.size === this.size) this.checkpoint();
   }
 
   private prepareHeads(options: LogVerifierOptions): Found | undefined {
@@ -143,6 +156,8 @@ export class LogVerifier {
     type Dated = { ts: number; label: string; size: number };
     let newestBelow: Dated | undefined; // newest head of a strictly smaller size
     let newestHere: Dated | undefined; // newest head of the current size
+    // Two heads of one size with different roots is the most specific finding, so it wins over a dating rollback.
+    let rollback: Found | undefined;
     for (const { head, label } of all) {
       const last = this.checkpoints[this.checkpoints.length - 1];
       if (last && last.size === head.treeSize) {
@@ -161,7 +176,7 @@ export class LogVerifier {
       }
       // A smaller tree signed after a larger one means the log went backwards at some point.
       if (newestBelow && head.timestamp < newestBelow.ts) {
-        return {
+        rollback ??= {
           problem: 'ROLLBACK',
           treeSize: newestBelow.size,
           detail: `${newestBelow.label} (size ${newestBelow.size}) is dated after ${label} (size ${head.treeSize})`,
@@ -170,7 +185,7 @@ export class LogVerifier {
       if (!newestHere || head.timestamp > newestHere.ts)
         newestHere = { ts: head.timestamp, label, size: head.treeSize };
     }
-    return undefined;
+    return rollback;
   }
 
   /** Adds the next entry; returns false once the outcome is settled and further entries change nothing. */

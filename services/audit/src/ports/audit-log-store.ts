@@ -114,6 +114,19 @@ export interface AuditLogStore extends NodeReader {
   treeHeadOfSize(treeSize: number): Promise<StoredTreeHead | undefined>;
   /** Every stored head, by size then timestamp. */
   listTreeHeads(): Promise<StoredTreeHead[]>;
+  /**
+   * Stored leaf hashes (level-0 nodes) for committed indices [start, end) (end clamped to the head), in index
+   * order; a missing node is `undefined`. One range read: verification compares them with the entries.
+   */
+  getLeafHashes(start: number, end: number): Promise<(Buffer | undefined)[]>;
+  /** Entries below this index were pruned (their bytes and query columns are gone; their tree nodes stay). */
+  prunedBefore(): Promise<number>;
+  /**
+   * Retention: records `end` as the prune point (never lowered), then removes the entries' bytes and query
+   * columns below it. Tree nodes and tree heads are kept. Throws AuditStoreError INVALID_BATCH when `end` is
+   * beyond the head. Returns the prune point now in force.
+   */
+  pruneEntries(end: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -150,6 +163,13 @@ export function checkAppendBatch(batch: AppendBatch): void {
     if ((n.index + 1) * 2 ** n.level > end || (n.index + 1) * 2 ** n.level <= batch.expectedSize) {
       bad(`node (${n.level}, ${n.index}) is not completed by this batch`);
     }
+  }
+}
+
+/** Checks a prune point against the head; throws INVALID_BATCH. */
+export function checkPrunePoint(end: number, headSize: number): void {
+  if (!Number.isSafeInteger(end) || end < 0 || end > headSize) {
+    throw new AuditStoreError('INVALID_BATCH', `prune point ${String(end)} is outside [0, ${headSize}]`);
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type StoredTreeHead,
   checkAppendBatch,
   checkEntryQuery,
+  checkPrunePoint,
   decodePageToken,
   encodePageToken,
 } from '../../ports/audit-log-store';
@@ -59,6 +60,12 @@ interface SthDoc {
   kid: string;
 }
 
+/** The retention prune point (one document, `_id: 'prune'`). */
+interface MetaDoc {
+  _id: string;
+  prunedBefore: number;
+}
+
 const DUPLICATE_KEY = 11000;
 // Old head versions are pruned, but only far behind the newest, so a very late writer still collides on `_id`.
 const KEEP_HEAD_VERSIONS = 64;
@@ -74,6 +81,7 @@ export class MongoAuditLogStore implements AuditLogStore {
   private readonly nodes: Collection<NodeDoc>;
   private readonly heads: Collection<HeadDoc>;
   private readonly sths: Collection<SthDoc>;
+  private readonly meta: Collection<MetaDoc>;
 
   private constructor(
     readonly db: Db,
@@ -83,6 +91,7 @@ export class MongoAuditLogStore implements AuditLogStore {
     this.nodes = db.collection('audit_nodes');
     this.heads = db.collection('audit_head');
     this.sths = db.collection('audit_tree_heads');
+    this.meta = db.collection('audit_meta');
   }
 
   /** Creates the indexes (idempotent) and returns the store; `onClose` runs on `close()` (e.g. the client's). */
@@ -307,6 +316,33 @@ export class MongoAuditLogStore implements AuditLogStore {
 
   async listTreeHeads(): Promise<StoredTreeHead[]> {
     return (await this.sths.find({}).sort({ treeSize: 1, timestamp: 1 }).toArray()).map(sthOf);
+  }
+
+  async getLeafHashes(start: number, end: number): Promise<(Buffer | undefined)[]> {
+    const stop = Math.min(end, (await this.readHead()).size);
+    if (!(stop > start)) return [];
+    const out = new Array<Buffer | undefined>(stop - start).fill(undefined);
+    const cursor = this.nodes
+      .find(
+        { _id: { $gte: flatIndex(0, start), $lt: flatIndex(0, stop) }, level: 0 },
+        { projection: { index: 1, hash: 1 } },
+      )
+      .sort({ _id: 1 });
+    for await (const d of cursor) out[d.index - start] = Buffer.from(d.hash.buffer);
+    return out;
+  }
+
+  async prunedBefore(): Promise<number> {
+    return (await this.meta.findOne({ _id: 'prune' }))?.prunedBefore ?? 0;
+  }
+
+  async pruneEntries(end: number): Promise<number> {
+    checkPrunePoint(end, (await this.readHead()).size);
+    const point = Math.max(end, await this.prunedBefore());
+    // The point first: a crash between the two steps leaves entries below it that verification simply skips.
+    await this.meta.updateOne({ _id: 'prune' }, { $set: { prunedBefore: point } }, { upsert: true });
+    await this.leaves.deleteMany({ _id: { $lt: point } });
+    return point;
   }
 
   async close(): Promise<void> {

@@ -42,6 +42,14 @@ export class LocalEd25519Signer implements TreeHeadSigner {
     return new LocalEd25519Signer(privateKey, { ...jwk, kid, alg: 'EdDSA', use: 'sig' }, kid);
   }
 
+  /** The public JWK (kid, alg) of an existing key file; never creates one. Throws if the file is absent. */
+  static async publicJwkFromFile(file: string): Promise<JWK> {
+    const privateKey = createPrivateKey(fs.readFileSync(file, 'utf8'));
+    const jwk = await exportJWK(createPublicKey(privateKey));
+    const kid = await calculateJwkThumbprint(jwk);
+    return { ...jwk, kid, alg: 'EdDSA', use: 'sig' };
+  }
+
   async sign(payload: Uint8Array): Promise<string> {
     const input = jwsSigningInput(this.alg, this.kid, payload);
     const sig = edSign(null, Buffer.from(input, 'ascii'), this.privateKey);

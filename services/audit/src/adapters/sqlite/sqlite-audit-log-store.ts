@@ -11,6 +11,7 @@ import {
   type StoredTreeHead,
   checkAppendBatch,
   checkEntryQuery,
+  checkPrunePoint,
   decodePageToken,
   encodePageToken,
 } from '../../ports/audit-log-store';
@@ -55,6 +56,16 @@ export const AUDIT_SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         jws TEXT NOT NULL,
         kid TEXT NOT NULL,
         PRIMARY KEY (tree_size, timestamp)
+      );
+    `,
+  },
+  {
+    version: 2,
+    name: 'audit log retention: prune point',
+    up: `
+      CREATE TABLE audit_prune (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pruned_before INTEGER NOT NULL
       );
     `,
   },
@@ -127,6 +138,17 @@ export class SqliteAuditLogStore implements AuditLogStore {
         'SELECT * FROM audit_tree_heads WHERE tree_size = ? ORDER BY timestamp DESC LIMIT 1',
       ),
       allSth: db.prepare<[], HeadDbRow>('SELECT * FROM audit_tree_heads ORDER BY tree_size, timestamp'),
+      // Level-0 nodes sit at even flat ids 2i; interior nodes interleave at odd ids, skipped by the filter.
+      leafNodes: db.prepare<[number, number], { id: number; hash: Buffer }>(
+        'SELECT id, hash FROM audit_nodes WHERE id >= ? AND id < ? AND (id % 2) = 0 ORDER BY id',
+      ),
+      prunePoint: db.prepare<[], number>('SELECT pruned_before FROM audit_prune WHERE id = 1').pluck(),
+      setPrunePoint: db.prepare<[number]>(
+        'INSERT INTO audit_prune (id, pruned_before) VALUES (1, ?) ' +
+          'ON CONFLICT (id) DO UPDATE SET pruned_before = MAX(pruned_before, excluded.pruned_before)',
+      ),
+      pruneLeaves: db.prepare<[number]>('DELETE FROM audit_leaves WHERE idx < ?'),
+      pruneResources: db.prepare<[number]>('DELETE FROM audit_leaf_resources WHERE idx < ?'),
     };
   }
 
@@ -211,8 +233,25 @@ export class SqliteAuditLogStore implements AuditLogStore {
     return this.st.nodeAt.get(flatIndex(level, index));
   }
 
+  private readonly manyNodes = new Map<
+    number,
+    import('better-sqlite3').Statement<number[], { id: number; hash: Buffer }>
+  >();
+
   getMany(ids: readonly NodeId[]): (Buffer | undefined)[] {
-    return ids.map((id) => this.get(id.level, id.index));
+    if (ids.length <= 1 || ids.length > 128) return ids.map((id) => this.get(id.level, id.index));
+    // One statement per proof instead of one per node (a proof reads ~2·log2(n) nodes).
+    let st = this.manyNodes.get(ids.length);
+    if (!st) {
+      st = this.db.prepare<number[], { id: number; hash: Buffer }>(
+        `SELECT id, hash FROM audit_nodes WHERE id IN (${ids.map(() => '?').join(',')})`,
+      );
+      this.manyNodes.set(ids.length, st);
+    }
+    const keys = ids.map((id) => flatIndex(id.level, id.index));
+    const byId = new Map<number, Buffer>();
+    for (const row of st.all(...keys)) byId.set(row.id, row.hash);
+    return keys.map((k) => byId.get(k));
   }
 
   async getEntries(start: number, end: number): Promise<StoredLeaf[]> {
@@ -287,6 +326,32 @@ export class SqliteAuditLogStore implements AuditLogStore {
 
   async listTreeHeads(): Promise<StoredTreeHead[]> {
     return this.st.allSth.all().map(sthOf);
+  }
+
+  async getLeafHashes(start: number, end: number): Promise<(Buffer | undefined)[]> {
+    const stop = Math.min(end, this.headNow().size);
+    if (!(stop > start)) return [];
+    const out = new Array<Buffer | undefined>(stop - start).fill(undefined);
+    for (const row of this.st.leafNodes.iterate(flatIndex(0, start), flatIndex(0, stop)))
+      out[row.id / 2 - start] = row.hash;
+    return out;
+  }
+
+  async prunedBefore(): Promise<number> {
+    return this.st.prunePoint.get() ?? 0;
+  }
+
+  async pruneEntries(end: number): Promise<number> {
+    return this.db
+      .transaction((): number => {
+        checkPrunePoint(end, this.headNow().size);
+        this.st.setPrunePoint.run(end);
+        const point = this.st.prunePoint.get() ?? 0;
+        this.st.pruneResources.run(point);
+        this.st.pruneLeaves.run(point);
+        return point;
+      })
+      .immediate();
   }
 
   async close(): Promise<void> {

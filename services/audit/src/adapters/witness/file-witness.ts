@@ -32,3 +32,24 @@ export class FileWitness implements TreeHeadWitness {
     return undefined;
   }
 }
+
+/**
+ * Reads a trusted tree head from a file: one JSON head, or a witness JSON-lines file (its last complete line).
+ * Throws if the file holds neither.
+ */
+export function readTreeHeadFile(file: string): StoredTreeHead {
+  const text = fs.readFileSync(file, 'utf8').trim();
+  try {
+    return JSON.parse(text) as StoredTreeHead;
+  } catch {
+    const lines = text.split('\n').filter(Boolean);
+    for (let i = lines.length - 1; i >= 0; i--) {
+      try {
+        return JSON.parse(lines[i]!) as StoredTreeHead;
+      } catch {
+        continue;
+      }
+    }
+  }
+  throw new Error(`${file} holds no tree head (JSON or JSON lines)`);
+}
