@@ -31,7 +31,11 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
 log "1/5 pnpm deploy --prod @sealpost/$SERVICE"
-(cd "$ROOT" && pnpm --filter "@sealpost/$SERVICE" deploy --prod --prefer-offline "$OUT" >&2)
+# Copy, never hard-link: the next step rewrites package.json files and stubs modules in place, and a hard link
+# would carry those edits back into the workspace (and the pnpm store).
+(cd "$ROOT" && pnpm --filter "@sealpost/$SERVICE" deploy --prod --prefer-offline --config.package-import-method=copy "$OUT" >&2)
+shared="$(find "$OUT" -type f -links +1 | head -n 1)"
+[[ -z "$shared" ]] || { echo "build tree shares files with the workspace or the store: $shared" >&2; exit 1; }
 
 log "2/5 compile TypeScript to JavaScript, prune, stub the dev modules"
 node "$ROOT/deploy/image/compile-tree.mjs" "$OUT"

@@ -156,14 +156,31 @@ describeWithPeer(['natsTls', 'mongo', 'kms'], 'container build: the audit image 
   let healthAddr = '';
   let keyArn = '';
 
+  // Every package.json of the workspace, to prove the build edits only its own copies.
+  const workspaceManifests = (): Record<string, string> =>
+    Object.fromEntries(
+      ['packages', 'services']
+        .flatMap((dir) => readdirSync(join(REPO_ROOT, dir)).map((name) => join(REPO_ROOT, dir, name, 'package.json')))
+        .filter((file) => existsSync(file))
+        .map((file) => [file, readFileSync(file, 'utf8')]),
+    );
+  let manifestsBefore: Record<string, string> = {};
+  let builtListing: string[] = [];
+
   beforeAll(() => {
+    manifestsBefore = workspaceManifests();
     // The same script the Dockerfile RUNs; it fails on a devDependency, a .ts file or an unstubbed dev module.
     execFileSync('bash', [join(REPO_ROOT, 'deploy/build-image-dir.sh'), SERVICE, image], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'ignore', 'pipe'],
       timeout: 240_000,
     });
+    builtListing = readdirSync(image).sort();
   }, 300_000);
+
+  it('leaves the workspace untouched (the build tree shares no file with it)', () => {
+    expect(workspaceManifests()).toEqual(manifestsBefore);
+  });
 
   afterAll(async () => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
@@ -292,6 +309,6 @@ describeWithPeer(['natsTls', 'mongo', 'kms'], 'container build: the audit image 
     const [code] = (await once(child, 'exit')) as [number | null];
     expect({ code, output: code === 0 ? '' : output }).toEqual({ code: 0, output: '' });
     // The service wrote nothing into its image directory (read-only root filesystem in the cluster).
-    expect(readdirSync(image).sort()).toEqual(['healthcheck.mjs', 'image.json', 'node_modules', 'package.json', 'src']);
+    expect(readdirSync(image).sort()).toEqual(builtListing);
   }, 120_000);
 });

@@ -14,10 +14,10 @@ import {
   kmsKeyIdResolver,
   normalizeContactFields,
 } from '../src';
-import { describeWithPeer } from './require-peer';
+import { describeWithPeer, loadPeers } from '@sealpost/testkit';
 
-const KMS_URL = 'http://127.0.0.1:4599';
-const region = 'eu-west-1';
+const KMS_URL = loadPeers().kms?.endpoint ?? 'http://127.0.0.1:4599';
+const region = loadPeers().kms?.region ?? 'eu-west-1';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** A TCP forwarder to local-kms that the test can cut, to make KMS unreachable for real. */
@@ -50,7 +50,7 @@ class Cuttable {
   }
 }
 
-describeWithPeer('local-kms', KMS_URL, 'AwsKms against local-kms', () => {
+describeWithPeer('kms', 'AwsKms against local-kms', () => {
   const admin = new KMSClient({ region, endpoint: KMS_URL, credentials });
   const kms = new AwsKms({ region, endpoint: KMS_URL, credentials });
   const run = randomBytes(4).toString('hex');

@@ -1,10 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
+import { loadPeers, peersFile } from '@sealpost/testkit';
 import { mongoHostsOf } from './mongo/connect-mongo';
-
-// Test-only peer lookup. TODO(testkit): replace with the testkit's peer helper once it exists; it is kept tiny
-// and separate so the swap touches one import.
 
 export type MongoPeer =
   | { readonly present: true; readonly url: string; readonly source: string }
@@ -13,8 +9,9 @@ export type MongoPeer =
 let cached: MongoPeer | undefined;
 
 /**
- * The MongoDB-wire test server: env SEALPOST_TEST_MONGO_URL, else `.peers/peers.json` → `mongo.url` at the repo
- * root; present only if its first host accepts a TCP connection (checked synchronously, for describe time).
+ * The MongoDB-wire test server as @sealpost/testkit finds it (SEALPOST_TEST_MONGO_URL, or the peers file that
+ * scripts/peers.sh writes); present only if its first host accepts a TCP connection (checked synchronously, for
+ * describe time).
  */
 export function findMongoTestPeer(): MongoPeer {
   cached ??= lookUp();
@@ -22,23 +19,9 @@ export function findMongoTestPeer(): MongoPeer {
 }
 
 function lookUp(): MongoPeer {
-  const fromEnv = process.env['SEALPOST_TEST_MONGO_URL'];
-  let url: string | undefined;
-  let source: string;
-  if (fromEnv) {
-    url = fromEnv;
-    source = 'SEALPOST_TEST_MONGO_URL';
-  } else {
-    const file = path.join(repoRoot(), '.peers', 'peers.json');
-    source = file;
-    try {
-      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { mongo?: { url?: unknown } };
-      if (typeof parsed.mongo?.url === 'string') url = parsed.mongo.url;
-    } catch {
-      return { present: false, reason: `no SEALPOST_TEST_MONGO_URL and no readable ${file}` };
-    }
-    if (!url) return { present: false, reason: `${file} has no mongo.url` };
-  }
+  const source = process.env['SEALPOST_TEST_MONGO_URL'] ? 'SEALPOST_TEST_MONGO_URL' : peersFile();
+  const url = loadPeers().mongo?.url;
+  if (!url) return { present: false, reason: `no SEALPOST_TEST_MONGO_URL and no mongo.url in ${peersFile()}` };
   const hosts = mongoHostsOf(url);
   const first = hosts.split(',')[0] ?? '';
   const idx = first.lastIndexOf(':');
@@ -54,14 +37,4 @@ function reachable(host: string, port: number): boolean {
     's.on("connect",()=>process.exit(0));s.on("error",()=>process.exit(1));setTimeout(()=>process.exit(1),1500);';
   const result = spawnSync(process.execPath, ['-e', probe, host, String(port)], { timeout: 3000, stdio: 'ignore' });
   return result.status === 0;
-}
-
-function repoRoot(): string {
-  let dir = __dirname;
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'pnpm-workspace.yaml'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
 }
