@@ -5,7 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { describeWithMongoPeer, SqliteLeaseStore } from '@sealpost/storage';
+import { SqliteLeaseStore } from '@sealpost/storage';
+import { describeWithMongoPeer } from '@sealpost/storage/testing';
 import { tempDir, waitFor } from '@sealpost/testkit';
 import Database from 'better-sqlite3';
 import {

@@ -32,15 +32,3 @@ export type { LeaseStoreOptions } from './lease-args';
 export { MongoLeaseStore } from './lease-mongo';
 export { SqliteLeaseStore } from './lease-sqlite';
 export { LeaseKeeper, newLeaseHolderId, type LeaseKeeperOptions, type LeaseLossReason } from './lease-keeper';
-
-export {
-  describeRepositoryContract,
-  describeWithMongoPeer,
-  freshDatabaseName,
-  type ContractBackend,
-  type ContractCtx,
-  type ContractFactories,
-  type MongoContractEnv,
-  type SqliteContractEnv,
-} from './contract';
-export { findMongoTestPeer, type MongoPeer } from './mongo-test-peer';

@@ -1,6 +1,5 @@
 import {
   connectMongo,
-  describeRepositoryContract,
   LeaseKeeper,
   type LeaseGrant,
   type LeaseStore,
@@ -10,6 +9,7 @@ import {
   type MongoHandle,
   type SqliteDatabase,
 } from '../src/index';
+import { describeRepositoryContract } from '../src/testing';
 
 interface LeaseCtx {
   /** A store on its own connection (a separate process, as far as the server can tell), with its own clock. */

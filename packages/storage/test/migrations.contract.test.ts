@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import {
-  describeRepositoryContract,
   isStorageError,
   type MongoMigration,
   openSqlite,
   runMongoMigrations,
   type SqliteMigration,
 } from '../src/index';
+import { describeRepositoryContract } from '../src/testing';
 
 /** A store-neutral migration step: it records `marker` (and then throws if `fail`). */
 interface Step {

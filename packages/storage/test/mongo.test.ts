@@ -2,12 +2,12 @@ import { MongoServerError } from 'mongodb';
 import {
   type CollectionIndexes,
   connectMongo,
-  describeWithMongoPeer,
   ensureIndexes,
   ensureServiceUser,
   type IndexSpec,
   MONGO_DURABILITY,
 } from '../src/index';
+import { describeWithMongoPeer } from '../src/testing';
 
 describeWithMongoPeer('MongoDB helpers [mongo]', (env) => {
   it('connects with majority/journaled writes, majority reads and retries, and closes twice safely', async () => {

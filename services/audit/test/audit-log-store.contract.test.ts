@@ -1,5 +1,6 @@
 import { Binary } from 'mongodb';
-import { connectMongo, describeRepositoryContract } from '@sealpost/storage';
+import { connectMongo } from '@sealpost/storage';
+import { describeRepositoryContract } from '@sealpost/storage/testing';
 import {
   type AuditEntry,
   emptyFrontier,

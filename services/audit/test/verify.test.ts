@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { JWK } from 'jose';
 import { Binary } from 'mongodb';
-import { connectMongo, describeRepositoryContract } from '@sealpost/storage';
+import { connectMongo } from '@sealpost/storage';
+import { describeRepositoryContract } from '@sealpost/storage/testing';
 import {
   encodeAuditEntry,
   encodeTreeHeadPayload,

@@ -10,7 +10,7 @@ import {
   type TenantKeyPurpose,
   type WrappedTenantKey,
 } from '@sealpost/crypto';
-import { describeRepositoryContract } from '@sealpost/storage';
+import { describeRepositoryContract } from '@sealpost/storage/testing';
 import { newContactId } from '../src/domain';
 import { ContactExistsError, type StoredContact } from '../src/ports/contact-repository';
 import type { IndexEntry } from '../src/ports/index-entry-repository';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { EmbeddedBus, OutboxRelay, type ReceivedEvent, type ServiceBus } from '@sealpost/bus';
 import { auditEventsV1, eventsV1 } from '@sealpost/proto';
-import { describeRepositoryContract } from '@sealpost/storage';
+import { describeRepositoryContract } from '@sealpost/storage/testing';
 import { BusAuditPublisher } from '../src/adapters/bus/bus-audit-publisher';
 import { findContacts } from '../src/app/find-contacts';
 import { getContact } from '../src/app/get-contact';

@@ -6,14 +6,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ContactCipher, KeyHierarchy, LocalKeyring, kmsKeyIdResolver } from '@sealpost/crypto';
-import type { MongoContractEnv, SqliteContractEnv } from '@sealpost/storage';
+import type { MongoContractEnv, SqliteContractEnv } from '@sealpost/storage/testing';
 import { MongoLeaseStore, SqliteLeaseStore, type SqliteDatabase } from '@sealpost/storage';
 import { BSON, type Db } from 'mongodb';
 import { MongoContactRepository } from '../../src/adapters/mongo/mongo-contact-repository';
 import { ensureContactStore } from '../../src/adapters/mongo/mongo-contact-store';
 import { MongoIndexEntryRepository } from '../../src/adapters/mongo/mongo-index-entry-repository';
+import { MongoErasureRepository } from '../../src/adapters/mongo/mongo-erasure-repository';
+import { MongoOperationRepository } from '../../src/adapters/mongo/mongo-operation-repository';
 import {
   MongoDataKeyStore,
+  MongoKeyInventory,
   MongoTenantKeyStore,
   ensureKeyStore,
   keyStoreDatabaseOf,
@@ -21,8 +24,11 @@ import {
 import { SqliteContactRepository } from '../../src/adapters/sqlite/sqlite-contact-repository';
 import { openSqliteContactStore } from '../../src/adapters/sqlite/sqlite-contact-store';
 import { SqliteIndexEntryRepository } from '../../src/adapters/sqlite/sqlite-index-entry-repository';
+import { SqliteErasureRepository } from '../../src/adapters/sqlite/sqlite-erasure-repository';
+import { SqliteOperationRepository } from '../../src/adapters/sqlite/sqlite-operation-repository';
 import {
   SqliteDataKeyStore,
+  SqliteKeyInventory,
   SqliteTenantKeyStore,
   openSqliteKeyStore,
 } from '../../src/adapters/sqlite/sqlite-key-store';
@@ -91,6 +97,7 @@ function depsOf(stores: OpenedVaultStores, keys: KeyHierarchy, policy?: TenantPo
     keys,
     cipher: new ContactCipher({ keys, dataKeys: stores.dataKeys }),
     policies: new StaticTenantPolicies(policy),
+    inventory: stores.inventory,
   };
 }
 
@@ -104,6 +111,9 @@ export async function sqliteVault(env: SqliteContractEnv, policy?: TenantPolicy)
     tenantKeys: new SqliteTenantKeyStore(keyDb),
     dataKeys: new SqliteDataKeyStore(keyDb),
     leases: new SqliteLeaseStore(contactDb),
+    erasures: new SqliteErasureRepository(contactDb),
+    operations: new SqliteOperationRepository(contactDb),
+    inventory: new SqliteKeyInventory(keyDb),
     async close() {
       if (contactDb.open) contactDb.close();
       if (keyDb.open) keyDb.close();
@@ -141,6 +151,9 @@ export async function mongoVault(env: MongoContractEnv, policy?: TenantPolicy, d
     tenantKeys: new MongoTenantKeyStore(keyDb),
     dataKeys: new MongoDataKeyStore(keyDb),
     leases: new MongoLeaseStore(env.db),
+    erasures: new MongoErasureRepository(env.db),
+    operations: new MongoOperationRepository(env.db),
+    inventory: new MongoKeyInventory(keyDb),
     async close() {
       await keyDb.dropDatabase().catch(() => undefined);
     },
