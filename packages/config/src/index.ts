@@ -14,6 +14,8 @@ export {
   type KmsConfig,
   type Mode,
   type ProvidersConfig,
+  type QuotaConfig,
+  type VaultConfig,
   type SealpostConfig,
   type StoreConfig,
   type TlsConfig,

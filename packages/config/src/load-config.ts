@@ -33,6 +33,9 @@ import {
   oneOf,
   pathValue,
   purposeCodes,
+  quota,
+  regionCode,
+  retentionDays,
   serviceTag,
   ticketPattern,
   tokenValue,
@@ -129,6 +132,36 @@ export interface ProvidersConfig {
   readonly snsEndpoint?: string;
 }
 
+/** A sliding-window limit: at most `limit` units per `windowSeconds`. */
+export interface QuotaConfig {
+  readonly limit: number;
+  readonly windowSeconds: number;
+}
+
+/** The contact vault's own settings (defaults elsewhere). */
+export interface VaultConfig {
+  readonly dedupeKey: 'email' | 'phone';
+  readonly defaultPhoneRegion?: string;
+  readonly emailFolding: boolean;
+  readonly quotas: {
+    /** Reveals and exports per principal. */
+    readonly reveal: QuotaConfig;
+    readonly find: QuotaConfig;
+    /** Addresses resolved per calling service. */
+    readonly resolve: QuotaConfig;
+    /** Addresses resolved per purpose (campaign or message id). */
+    readonly resolvePurpose: QuotaConfig;
+  };
+  /** Where wrapped data keys live: a file (SQLite) or a database (MongoDB), never beside the contacts. */
+  readonly keyStore:
+    | { readonly kind: 'sqlite'; readonly file: string }
+    | { readonly kind: 'mongo'; readonly url?: string; readonly database: string };
+  /** Days without activity after which contacts are erased: `all` for every tenant, overridden per tenant. */
+  readonly retention: { readonly all?: number; readonly tenants: Readonly<Record<string, number>> };
+  /** KMS key signing erasure receipts; unset in embedded mode only (local Ed25519 file key). */
+  readonly receiptSigningKeyId?: string;
+}
+
 /** One service's validated, deeply frozen configuration. */
 export interface SealpostConfig {
   readonly service: ServiceName;
@@ -145,6 +178,7 @@ export interface SealpostConfig {
   readonly store: StoreConfig;
   readonly kms: KmsConfig;
   readonly audit: AuditConfig;
+  readonly vault: VaultConfig;
   readonly auth: AuthConfig;
   readonly purposes: { readonly codes: readonly string[]; readonly ticketPattern: RegExp };
   readonly providers: ProvidersConfig;
@@ -387,6 +421,69 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     sthEverySeconds,
   };
 
+  // --- contact vault
+  const dedupeKey = r.read('SEALPOST_VAULT_DEDUPE_KEY', oneOf(['email', 'phone'])) ?? 'email';
+  const phoneRegion = r.read('SEALPOST_VAULT_DEFAULT_PHONE_REGION', regionCode);
+  const emailFolding = r.read('SEALPOST_VAULT_EMAIL_FOLDING', booleanFlag) ?? false;
+  const q = (name: SettingName, limit: number, windowSeconds: number) =>
+    r.read(name, quota) ?? { limit, windowSeconds };
+  const quotas = {
+    reveal: q('SEALPOST_VAULT_REVEAL_QUOTA', 20, 3600),
+    find: q('SEALPOST_VAULT_FIND_QUOTA', 200, 3600),
+    resolve: q('SEALPOST_VAULT_RESOLVE_QUOTA', 1_000_000, 3600),
+    resolvePurpose: q('SEALPOST_VAULT_RESOLVE_PURPOSE_QUOTA', 200_000, 86_400),
+  };
+  const keyStoreFile = file('SEALPOST_VAULT_KEYSTORE_FILE');
+  const keyStoreMongoUrl = r.read(
+    'SEALPOST_VAULT_KEYSTORE_MONGO_URL',
+    url(['mongodb', 'mongodb+srv'], { noPassword: true }),
+  );
+  const keyStoreDatabase = r.read('SEALPOST_VAULT_KEYSTORE_DATABASE', tokenValue);
+  let keyStore: VaultConfig['keyStore'];
+  if (store.kind === 'sqlite') {
+    if (keyStoreMongoUrl !== undefined || keyStoreDatabase !== undefined) {
+      r.problem(
+        keyStoreMongoUrl !== undefined ? 'SEALPOST_VAULT_KEYSTORE_MONGO_URL' : 'SEALPOST_VAULT_KEYSTORE_DATABASE',
+        'applies to SEALPOST_STORE=mongo only; use SEALPOST_VAULT_KEYSTORE_FILE with SQLite',
+      );
+    }
+    const keyFile = keyStoreFile ?? path.join(dataDir, 'contact-vault-keys.sqlite');
+    // The whole point of the key store: a copy of the contact store must never hold what decrypts it.
+    if (keyFile === store.file) {
+      r.problem('SEALPOST_VAULT_KEYSTORE_FILE', 'must not be the contact store file');
+    }
+    keyStore = { kind: 'sqlite', file: keyFile };
+  } else {
+    if (keyStoreFile !== undefined) {
+      r.problem('SEALPOST_VAULT_KEYSTORE_FILE', 'applies to SEALPOST_STORE=sqlite only');
+    }
+    const database = keyStoreDatabase ?? `${store.database}_keys`;
+    if (database === store.database && (keyStoreMongoUrl === undefined || keyStoreMongoUrl === store.url)) {
+      r.problem('SEALPOST_VAULT_KEYSTORE_DATABASE', 'must not be the contact database on the same server');
+    }
+    keyStore = { kind: 'mongo', database, ...(keyStoreMongoUrl !== undefined && { url: keyStoreMongoUrl }) };
+  }
+  const retention = r.read('SEALPOST_VAULT_RETENTION_DAYS', retentionDays) ?? { tenants: {} };
+  const receiptSigningKeyId = r.read('SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID', kmsKeyId);
+  if (service === 'contact-vault' && production && receiptSigningKeyId === undefined) {
+    r.require(
+      'SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID',
+      'required in production: erasure receipts are signed by a KMS key, not a local file key',
+    );
+  }
+  if (receiptSigningKeyId !== undefined && kmsKind !== 'aws') {
+    r.problem('SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID', 'names a KMS key, so it needs SEALPOST_KMS=aws');
+  }
+  const vault: VaultConfig = {
+    dedupeKey,
+    ...(phoneRegion !== undefined && { defaultPhoneRegion: phoneRegion }),
+    emailFolding,
+    quotas,
+    keyStore,
+    retention,
+    ...(receiptSigningKeyId !== undefined && { receiptSigningKeyId }),
+  };
+
   // --- operator tokens
   const issuer = r.read('SEALPOST_JWT_ISSUER', url(['https', 'http'], { noPassword: true }));
   if (production && issuer === undefined) r.require('SEALPOST_JWT_ISSUER', 'required in production');
@@ -467,6 +564,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     store,
     kms,
     audit,
+    vault,
     auth: { jwtIssuer: issuer ?? DEV_JWT_ISSUER, jwtAudience: audience, jwks, stepUpWindowSeconds: stepUp, devTokens },
     purposes: { codes, ticketPattern: ticket },
     providers: {

@@ -24,7 +24,18 @@ export interface SettingSpec {
 }
 
 export type SettingGroup =
-  'common' | 'tls' | 'grpc' | 'bus' | 'storage' | 'kms' | 'audit' | 'identity' | 'purposes' | 'providers' | 'telemetry';
+  | 'common'
+  | 'tls'
+  | 'grpc'
+  | 'bus'
+  | 'storage'
+  | 'kms'
+  | 'audit'
+  | 'vault'
+  | 'identity'
+  | 'purposes'
+  | 'providers'
+  | 'telemetry';
 
 export const DEV_TRUST_DOMAIN = 'sealpost.dev';
 /** Issuer of the tokens the embedded identity service mints with its dev key; production refuses it. */
@@ -278,6 +289,95 @@ const STATIC_SETTINGS = [
     services: ['audit'],
     description: 'Sign a tree head at least this often, also when idle (1–86400).',
   },
+  // vault
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_DEDUPE_KEY',
+    default: '`email`',
+    services: ['contact-vault'],
+    description: 'Field that identifies a person for de-duplication: `email` or `phone`.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_DEFAULT_PHONE_REGION',
+    default: 'unset (numbers must be international, `+…`)',
+    services: ['contact-vault'],
+    description:
+      'ISO 3166-1 alpha-2 region for national-format phone numbers (e.g. `GB`). Changing it needs an index rotation.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_EMAIL_FOLDING',
+    default: '`false`',
+    services: ['contact-vault'],
+    description: 'Fold provider aliases (gmail dots, `+tags`) before indexing. Changing it needs an index rotation.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_REVEAL_QUOTA',
+    default: '`20/3600`',
+    services: ['contact-vault'],
+    description: 'Reveals and exports per principal per window: `<count>/<window seconds>`.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_FIND_QUOTA',
+    default: '`200/3600`',
+    services: ['contact-vault'],
+    description: 'Lookups per principal per window: `<count>/<window seconds>`.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_RESOLVE_QUOTA',
+    default: '`1000000/3600`',
+    services: ['contact-vault'],
+    description: 'Addresses resolved per calling service per window: `<count>/<window seconds>`.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_RESOLVE_PURPOSE_QUOTA',
+    default: '`200000/86400`',
+    services: ['contact-vault'],
+    description: 'Addresses resolved per purpose (campaign or message id) per window: `<count>/<window seconds>`.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_KEYSTORE_FILE',
+    default: '`<data dir>/contact-vault-keys.sqlite`',
+    services: ['contact-vault'],
+    description:
+      'SQLite key store (wrapped data keys): put it on a volume with a short backup retention. Must differ from the contact store.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_KEYSTORE_MONGO_URL',
+    default: 'unset: the contact store server',
+    services: ['contact-vault'],
+    description: 'MongoDB server of the key store (its own cluster/backup policy); no password in the URL.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_KEYSTORE_DATABASE',
+    default: '`<contact database>_keys`',
+    services: ['contact-vault'],
+    description: 'MongoDB database of the key store; must differ from the contact database on the same server.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_RETENTION_DAYS',
+    default: 'unset (no retention sweep)',
+    services: ['contact-vault'],
+    description:
+      'Erase contacts with no activity for this many days: `<days>` for every tenant, or `t1=365,t2=30` per tenant.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID',
+    default: 'embedded: unset (local Ed25519 file key); production: required',
+    services: ['contact-vault'],
+    description:
+      'KMS key (ECC_NIST_P256, SIGN_VERIFY) signing erasure receipts. Production refuses the local file key.',
+  },
   // identity
   {
     group: 'identity',
@@ -408,6 +508,7 @@ const GROUP_ORDER: readonly SettingGroup[] = [
   'storage',
   'kms',
   'audit',
+  'vault',
   'identity',
   'purposes',
   'providers',

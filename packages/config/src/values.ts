@@ -189,3 +189,52 @@ export const keyMap: ValueSchema<Readonly<Record<string, string>>> = z.string().
   }
   return map;
 });
+
+/** A rate limit: `<count>/<window seconds>`, count 1–10^9, window 1 s–30 days. */
+export const quota: ValueSchema<{ limit: number; windowSeconds: number }> = z.string().transform((value, ctx) => {
+  const m = /^([0-9]{1,10})\/([0-9]{1,7})$/.exec(value);
+  const limit = m ? Number(m[1]) : NaN;
+  const windowSeconds = m ? Number(m[2]) : NaN;
+  if (!m || limit < 1 || limit > 1e9 || windowSeconds < 1 || windowSeconds > 30 * 86400) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be <count>/<window seconds>, e.g. 20/3600 (count ≥ 1, window ≤ 30 days)',
+    });
+    return z.NEVER;
+  }
+  return { limit, windowSeconds };
+});
+
+/** ISO 3166-1 alpha-2 region code (upper-case). */
+export const regionCode: ValueSchema<string> = z
+  .string()
+  .regex(/^[A-Z]{2}$/, { error: 'must be an ISO 3166-1 alpha-2 region code in upper case, e.g. GB' });
+
+const TENANT = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+
+/** Retention in days: `<days>` for every tenant, or `tenant=days,…` per tenant (days 1–36500). */
+export const retentionDays: ValueSchema<{ all?: number; tenants: Record<string, number> }> = z
+  .string()
+  .transform((value, ctx) => {
+    const days = (s: string): number | undefined =>
+      /^[0-9]{1,5}$/.test(s) && Number(s) >= 1 && Number(s) <= 36500 ? Number(s) : undefined;
+    if (/^[0-9]+$/.test(value)) {
+      const all = days(value);
+      if (all === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'must be a number of days from 1 to 36500' });
+        return z.NEVER;
+      }
+      return { all, tenants: {} };
+    }
+    const tenants: Record<string, number> = {};
+    for (const part of value.split(',')) {
+      const [tenant, d, extra] = part.split('=');
+      const n = d === undefined ? undefined : days(d);
+      if (extra !== undefined || tenant === undefined || !TENANT.test(tenant) || n === undefined || tenant in tenants) {
+        ctx.addIssue({ code: 'custom', message: 'must be <days> or tenant=days,… (each tenant once, days 1–36500)' });
+        return z.NEVER;
+      }
+      tenants[tenant] = n;
+    }
+    return { tenants };
+  });

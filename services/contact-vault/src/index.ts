@@ -46,3 +46,36 @@ export {
   type OpenedVaultStores,
   type RunningContactVaultService,
 } from './service';
+export { revealContact, REVEAL_AUDIT_ACTION, type StatedPurpose } from './app/reveal-contact';
+export { exportContact, EXPORT_AUDIT_ACTION, EXPORT_FORMAT } from './app/export-contact';
+export {
+  resolveRecipients,
+  RESOLVE_AUDIT_ACTION,
+  DEFAULT_RESOLVE_BATCH,
+  MAX_RESOLVE_BATCH,
+  type ResolvedBatch,
+} from './app/resolve-recipients';
+export { startEraseContact, ERASE_AUDIT_ACTION, ERASURE_RECEIPT_TYP, type EraseDeps } from './app/erase-contact';
+export { reapplyErasureLedger, isSuppressed } from './app/erasure-ledger';
+export { startRotateTenantKey, ROTATE_AUDIT_ACTION } from './app/rotate-tenant-key';
+export { sweepRetention, type RetentionPolicy, type RetentionReport } from './app/sweep-retention';
+export { openVerified } from './app/open-verified';
+export * from './ports/erasure-repository';
+export * from './ports/operation-repository';
+export * from './ports/key-inventory';
+export * from './ports/receipt-signer';
+export { openLocalReceiptSigner, verifyReceipt, RECEIPT_KEY_FILE } from './adapters/signing/local-receipt-signer';
+export { SqliteErasureRepository } from './adapters/sqlite/sqlite-erasure-repository';
+export { SqliteOperationRepository } from './adapters/sqlite/sqlite-operation-repository';
+export { SqliteKeyInventory } from './adapters/sqlite/sqlite-key-store';
+export { MongoErasureRepository } from './adapters/mongo/mongo-erasure-repository';
+export { MongoOperationRepository } from './adapters/mongo/mongo-operation-repository';
+export { MongoKeyInventory } from './adapters/mongo/mongo-key-store';
+export {
+  VAULT_ACCESS_POLICY,
+  openReceiptSigner,
+  openVaultRuntime,
+  tenantPoliciesOf,
+  vaultQuotasOf,
+  type VaultRuntime,
+} from './service';

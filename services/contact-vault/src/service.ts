@@ -5,7 +5,13 @@
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DEFAULT_ACCESS_POLICY, createAccessInterceptor, createOperatorTokenVerifier } from '@sealpost/access';
+import {
+  DEFAULT_ACCESS_POLICY,
+  createAccessInterceptor,
+  createOperatorTokenVerifier,
+  definePolicy,
+  type AccessPolicy,
+} from '@sealpost/access';
 import { OutboxRelay, type ServiceBus } from '@sealpost/bus';
 import type { KmsConfig, SealpostConfig, StoreConfig } from '@sealpost/config';
 import {
@@ -41,10 +47,24 @@ import {
   SqliteTenantKeyStore,
   openSqliteKeyStore,
 } from './adapters/sqlite/sqlite-key-store';
+import { MongoErasureRepository } from './adapters/mongo/mongo-erasure-repository';
+import { MongoOperationRepository } from './adapters/mongo/mongo-operation-repository';
+import { MongoKeyInventory } from './adapters/mongo/mongo-key-store';
+import { openLocalReceiptSigner } from './adapters/signing/local-receipt-signer';
+import { SqliteErasureRepository } from './adapters/sqlite/sqlite-erasure-repository';
+import { SqliteKeyInventory } from './adapters/sqlite/sqlite-key-store';
+import { SqliteOperationRepository } from './adapters/sqlite/sqlite-operation-repository';
 import { StaticTenantPolicies } from './adapters/static-tenant-policies';
+import type { EraseDeps } from './app/erase-contact';
 import type { VaultDeps } from './app/vault-deps';
+import { createVaultQuotas, type VaultQuotas } from './domain';
 import type { ContactRepository } from './ports/contact-repository';
+import type { ErasureRepository } from './ports/erasure-repository';
 import type { IndexEntryRepository } from './ports/index-entry-repository';
+import type { KeyInventory } from './ports/key-inventory';
+import type { OperationRepository } from './ports/operation-repository';
+import type { ReceiptSigner } from './ports/receipt-signer';
+import type { AuditPublisher } from './ports/audit-publisher';
 import type { TenantPolicies } from './ports/tenant-policies';
 
 /** One lease for the contacts outbox, shared by every replica. */
@@ -62,7 +82,28 @@ export interface ContactVaultServiceOptions {
   readonly policies?: TenantPolicies;
   /** Outbox relay poll interval (default 500 ms). */
   readonly relayPollMs?: number;
+  /** Access table (default: the seed table plus GetOperation, see `VAULT_ACCESS_POLICY`). */
+  readonly accessPolicy?: AccessPolicy;
+  /** Contacts per ResolveRecipients batch (default 100). */
+  readonly resolveBatchSize?: number;
 }
+
+const GET_OPERATION = '/sealpost.vault.v1.ContactVault/GetOperation';
+
+/**
+ * The seed access table with GetOperation added when it lacks it (permission `contacts:read`; the handler also
+ * checks the operation's tenant). TODO(access): move this row into @sealpost/access's DEFAULT_METHOD_RULES.
+ */
+export const VAULT_ACCESS_POLICY: AccessPolicy =
+  DEFAULT_ACCESS_POLICY.methods[GET_OPERATION] !== undefined
+    ? DEFAULT_ACCESS_POLICY
+    : definePolicy({
+        roles: DEFAULT_ACCESS_POLICY.roles,
+        methods: {
+          ...DEFAULT_ACCESS_POLICY.methods,
+          [GET_OPERATION]: { permission: 'contacts:read', sensitive: false, purposeRequired: false, services: [] },
+        },
+      });
 
 export interface RunningContactVaultService {
   readonly endpoint: { readonly grpc: string; readonly health: string };
@@ -77,6 +118,9 @@ export interface OpenedVaultStores {
   readonly tenantKeys: TenantKeyStore;
   readonly dataKeys: DataKeyStore;
   readonly leases: LeaseStore;
+  readonly erasures: ErasureRepository;
+  readonly operations: OperationRepository;
+  readonly inventory: KeyInventory;
   close(): Promise<void>;
 }
 
@@ -99,7 +143,12 @@ export async function openVaultStores(config: SealpostConfig): Promise<OpenedVau
     const contactDb = openSqliteContactStore(store.file);
     let keyDb;
     try {
-      keyDb = openSqliteKeyStore(path.join(config.dataDir, KEY_STORE_FILE_NAME));
+      const keyFile =
+        config.vault.keyStore.kind === 'sqlite'
+          ? config.vault.keyStore.file
+          : path.join(config.dataDir, KEY_STORE_FILE_NAME);
+      mkdirSync(path.dirname(keyFile), { recursive: true, mode: 0o700 });
+      keyDb = openSqliteKeyStore(keyFile);
     } catch (err) {
       contactDb.close();
       throw err;
@@ -110,6 +159,9 @@ export async function openVaultStores(config: SealpostConfig): Promise<OpenedVau
       tenantKeys: new SqliteTenantKeyStore(keyDb),
       dataKeys: new SqliteDataKeyStore(keyDb),
       leases: new SqliteLeaseStore(contactDb),
+      erasures: new SqliteErasureRepository(contactDb),
+      operations: new SqliteOperationRepository(contactDb),
+      inventory: new SqliteKeyInventory(keyDb),
       async close() {
         contactDb.close();
         keyDb.close();
@@ -119,11 +171,11 @@ export async function openVaultStores(config: SealpostConfig): Promise<OpenedVau
   const url = await mongoUrl(store);
   const contactsHandle = await connectMongo({ url, database: store.database, appName: 'sealpost-contact-vault' });
   try {
-    // TODO(config): SEALPOST_VAULT_KEYSTORE_MONGO_URL / _DATABASE so the key store can live on another cluster
-    // with its own (short) backup retention; until then it is `<database>_keys` on the same server.
+    // The key store may live on another cluster with its own (short) backup retention.
+    const ks = config.vault.keyStore;
     const keysHandle = await connectMongo({
-      url,
-      database: keyStoreDatabaseOf(store.database),
+      url: ks.kind === 'mongo' && ks.url !== undefined ? await mongoUrl({ ...store, url: ks.url }) : url,
+      database: ks.kind === 'mongo' ? ks.database : keyStoreDatabaseOf(store.database),
       appName: 'sealpost-contact-vault-keys',
     });
     try {
@@ -139,6 +191,9 @@ export async function openVaultStores(config: SealpostConfig): Promise<OpenedVau
       tenantKeys: new MongoTenantKeyStore(keysHandle.db),
       dataKeys: new MongoDataKeyStore(keysHandle.db),
       leases: new MongoLeaseStore(contactsHandle.db),
+      erasures: new MongoErasureRepository(contactsHandle.db),
+      operations: new MongoOperationRepository(contactsHandle.db),
+      inventory: new MongoKeyInventory(keysHandle.db),
       async close() {
         await contactsHandle.close();
         await keysHandle.close();
@@ -178,6 +233,76 @@ export function createVaultDeps(options: {
     keys: options.keys,
     cipher: new ContactCipher({ keys: options.keys, dataKeys: options.stores.dataKeys }),
     policies: options.policies ?? new StaticTenantPolicies(),
+    inventory: options.stores.inventory,
+  };
+}
+
+/** Per-tenant rules from configuration (one policy for every tenant for now). */
+export function tenantPoliciesOf(config: SealpostConfig): TenantPolicies {
+  return new StaticTenantPolicies({
+    dedupeKey: config.vault.dedupeKey,
+    normalization: {
+      ...(config.vault.defaultPhoneRegion !== undefined ? { defaultRegion: config.vault.defaultPhoneRegion } : {}),
+      ...(config.vault.emailFolding ? { foldEmailAliases: true } : {}),
+    },
+  });
+}
+
+/** Quotas from configuration. */
+export function vaultQuotasOf(config: SealpostConfig): VaultQuotas {
+  const rule = (q: { limit: number; windowSeconds: number }) => ({ limit: q.limit, windowMs: q.windowSeconds * 1000 });
+  const q = config.vault.quotas;
+  return createVaultQuotas({
+    reveal: rule(q.reveal),
+    find: rule(q.find),
+    resolve: rule(q.resolve),
+    resolvePurpose: rule(q.resolvePurpose),
+  });
+}
+
+/**
+ * The receipt signer for the mode: the local Ed25519 file key in embedded mode. Production needs a KMS signer
+ * (SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID: an ECC_NIST_P256 SIGN_VERIFY key, ES256, kms:Sign for the vault's role),
+ * which is not built yet, so production refuses to start rather than fall back to a file key.
+ */
+export async function openReceiptSigner(config: SealpostConfig): Promise<ReceiptSigner> {
+  if (config.mode === 'production' || config.vault.receiptSigningKeyId !== undefined) {
+    throw new Error(
+      'erasure receipts need a KMS signer (SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID, ECC_NIST_P256 SIGN_VERIFY); ' +
+        'it is not implemented yet, and production refuses the local file key',
+    );
+  }
+  return openLocalReceiptSigner({ dataDir: config.dataDir, mode: config.mode });
+}
+
+/** Everything the vault's maintenance tasks need (CLI: reapply-erasures, sweep), over opened stores. */
+export interface VaultRuntime {
+  readonly deps: EraseDeps;
+  readonly stores: OpenedVaultStores;
+  close(): Promise<void>;
+}
+
+/** Opens stores, KMS and the signer from config for an offline maintenance task; `audit` publishes its events. */
+export async function openVaultRuntime(config: SealpostConfig, audit: AuditPublisher): Promise<VaultRuntime> {
+  const { settings, keyIdFor } = kmsSettingsOf(config.kms);
+  const kms = await createKeyManagementService({ mode: config.mode, kms: settings });
+  const signer = await openReceiptSigner(config);
+  const stores = await openVaultStores(config);
+  const keys = new KeyHierarchy({ kms, kmsKeyIdFor: keyIdFor, tenantKeys: stores.tenantKeys });
+  const deps: EraseDeps = {
+    ...createVaultDeps({ stores, keys, policies: tenantPoliciesOf(config) }),
+    audit,
+    erasures: stores.erasures,
+    operations: stores.operations,
+    signer,
+  };
+  return {
+    deps,
+    stores,
+    async close() {
+      keys.clear();
+      await stores.close();
+    },
   };
 }
 
@@ -195,6 +320,7 @@ export async function startContactVaultService(
   const { settings, keyIdFor } = kmsSettingsOf(config.kms);
   const kms = await createKeyManagementService({ mode: config.mode, kms: settings });
 
+  const signer = await openReceiptSigner(config);
   const stores = await openVaultStores(config);
   const keys = new KeyHierarchy({ kms, kmsKeyIdFor: keyIdFor, tenantKeys: stores.tenantKeys });
   const cleanups: (() => Promise<void>)[] = [() => stores.close(), async () => keys.clear()];
@@ -207,7 +333,7 @@ export async function startContactVaultService(
       const code = err instanceof Error ? String((err as { code?: unknown }).code ?? err.name) : 'error';
       logger?.warn({ where, code }, 'contact vault error');
     };
-    const deps = createVaultDeps({ stores, keys, ...(options.policies ? { policies: options.policies } : {}) });
+    const deps = createVaultDeps({ stores, keys, policies: options.policies ?? tenantPoliciesOf(config) });
 
     const relay = new OutboxRelay({
       source: stores.contacts.outbox(),
@@ -229,7 +355,7 @@ export async function startContactVaultService(
       health: { address: config.grpc.health },
       interceptors: [
         createAccessInterceptor({
-          policy: DEFAULT_ACCESS_POLICY,
+          policy: options.accessPolicy ?? VAULT_ACCESS_POLICY,
           trustDomain: config.trustDomain,
           verifier,
           stepUpWindowSeconds: config.auth.stepUpWindowSeconds,
@@ -244,6 +370,12 @@ export async function startContactVaultService(
         ...deps,
         audit: new BusAuditPublisher(bus),
         idempotency: createIdempotency({ store: new MemoryIdempotencyStore(), ttlMs: IDEMPOTENCY_TTL_MS }),
+        quotas: vaultQuotasOf(config),
+        erasures: stores.erasures,
+        operations: stores.operations,
+        inventory: stores.inventory,
+        signer,
+        ...(options.resolveBatchSize !== undefined ? { resolveBatchSize: options.resolveBatchSize } : {}),
       }),
     );
     const ports = await server.start();

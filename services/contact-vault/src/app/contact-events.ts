@@ -24,3 +24,33 @@ export function contactUpsertedEvent(contact: StoredContact, created: boolean): 
     payload,
   });
 }
+
+/** Event type and subject token of an erasure. */
+export const CONTACT_ERASED = { type: 'vault.contact.erased', token: 'contact_erased' } as const;
+
+/** `vault.contact.erased`: ids, whether a suppression tombstone was kept, and the tombstone's aggregate version. */
+export function contactErasedEvent(input: {
+  tenantId: string;
+  contactId: string;
+  erasureId: string;
+  suppressionKept: boolean;
+  version: number;
+  at: Date;
+}): EventEnvelope {
+  const payload = eventsV1.ContactErased.encode({
+    tenantId: input.tenantId,
+    contactId: input.contactId,
+    erasureId: input.erasureId,
+    suppressionTombstoneKept: input.suppressionKept,
+    occurredAt: input.at,
+  }).finish();
+  return createEnvelope({
+    type: CONTACT_ERASED.type,
+    subject: eventSubject('vault', input.tenantId, CONTACT_ERASED.token),
+    tenant: input.tenantId,
+    aggregateId: input.contactId,
+    aggregateVersion: input.version,
+    occurredAt: input.at,
+    payload,
+  });
+}

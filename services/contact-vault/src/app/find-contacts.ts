@@ -2,6 +2,7 @@ import { InvalidFieldError, NORM_VERSION, blindIndex, normalizeEmail, normalizeP
 import type { BlindIndexFieldKind } from '@sealpost/crypto';
 import { assertTenantId, invalidField } from '../domain';
 import type { AuditPublisher, VaultAuditEvent } from '../ports/audit-publisher';
+import { liveIndexKeys } from './index-versions';
 import { maskedViewOf, type MaskedContactView } from './masked-contact';
 import { indexKeyOf, sameIndex, type VaultDeps } from './vault-deps';
 
@@ -39,15 +40,18 @@ export async function findContacts(
     if (err instanceof InvalidFieldError) throw invalidField(err.field, err.reason, err);
     throw err;
   }
-  const keys = await deps.keys.currentIndexKeys(input.tenantId);
-  // TODO(re-index task): consult the previous index-root version too while a re-index job runs.
-  const index = blindIndex(keys, field, normalized, NORM_VERSION);
-  const entry = await deps.indexEntries.find(indexKeyOf(input.tenantId, index));
   const found = [];
-  if (entry) {
+  // While a re-index runs a contact may be indexed under the old version only: consult every live version.
+  for (const keys of await liveIndexKeys(deps, input.tenantId)) {
+    const index = blindIndex(keys, field, normalized, NORM_VERSION);
+    const entry = await deps.indexEntries.find(indexKeyOf(input.tenantId, index));
+    if (!entry) continue;
     const contact = await deps.contacts.get(input.tenantId, entry.contactId);
     // Only an entry its contact lists counts: a claim in flight or a stale leftover is not a match.
-    if (contact && contact.indexes.some((i) => sameIndex(i, index))) found.push(contact);
+    if (contact && contact.indexes.some((i) => sameIndex(i, index))) {
+      found.push(contact);
+      break;
+    }
   }
   const auditEventId = await deps.audit.record({
     tenantId: input.tenantId,

@@ -16,6 +16,7 @@ import {
 import type { StoredContact } from '../ports/contact-repository';
 import type { IndexEntry } from '../ports/index-entry-repository';
 import { contactUpsertedEvent } from './contact-events';
+import { liveIndexKeys } from './index-versions';
 import { indexKeyOf, sameIndex, type VaultDeps } from './vault-deps';
 
 export interface UpsertContactInput {
@@ -46,7 +47,8 @@ export async function upsertContact(deps: VaultDeps, input: UpsertContactInput):
   const tenantId = input.tenantId;
   const policy = deps.policies.of(tenantId);
   const fields = normalizeFields(input.fields, policy.normalization);
-  const indexKeys = await deps.keys.currentIndexKeys(tenantId);
+  // During a re-index every live index version is written and consulted, so dedupe sees contacts not yet moved.
+  const indexKeys = await liveIndexKeys(deps, tenantId);
   // The dedupe key is claimed first, so racing creators of one person collide on it before anything else.
   const requested = indexesOf(indexKeys, fields).sort(
     (a, b) => Number(b.fieldKind === policy.dedupeKey) - Number(a.fieldKind === policy.dedupeKey),
@@ -80,9 +82,14 @@ export async function upsertContact(deps: VaultDeps, input: UpsertContactInput):
     }
     if (unsettled) continue;
 
+    // One owner row per field kind: the owner under any live index version (they agree once settled).
+    const byKind = new Map<string, string | undefined>();
+    requested.forEach((i, k) => {
+      if (byKind.get(i.fieldKind) === undefined) byKind.set(i.fieldKind, owners[k]?.contactId);
+    });
     const decision = decideDedupe(
       policy,
-      requested.map((i, k) => ({ fieldKind: i.fieldKind, contactId: owners[k]?.contactId })),
+      [...byKind].map(([fieldKind, contactId]) => ({ fieldKind: fieldKind as BlindIndex['fieldKind'], contactId })),
       (id) => docs.get(id)?.fieldKinds ?? [],
     );
     if (decision.kind === 'conflict') {
@@ -142,7 +149,7 @@ async function tryUpdate(
   deps: VaultDeps,
   doc: StoredContact,
   incoming: ContactFields,
-  indexKeys: BlindIndexKeys,
+  indexKeys: readonly BlindIndexKeys[],
   at: Date,
 ): Promise<UpsertContactResult | undefined> {
   const { tenantId, contactId } = doc;
@@ -204,13 +211,15 @@ async function releaseAll(
   for (const index of indexes) await deps.indexEntries.release(indexKeyOf(tenantId, index), contactId);
 }
 
-/** Blind indexes of the indexed fields, under the current normalisation rules. */
-function indexesOf(keys: BlindIndexKeys, fields: ContactFields): BlindIndex[] {
-  return computeBlindIndexes(keys, {
-    ...(fields.email !== undefined ? { email: fields.email } : {}),
-    ...(fields.phone !== undefined ? { phone: fields.phone } : {}),
-    normVersion: NORM_VERSION,
-  });
+/** Blind indexes of the indexed fields under every given index version and the current normalisation rules. */
+export function indexesOf(keys: readonly BlindIndexKeys[], fields: ContactFields): BlindIndex[] {
+  return keys.flatMap((k) =>
+    computeBlindIndexes(k, {
+      ...(fields.email !== undefined ? { email: fields.email } : {}),
+      ...(fields.phone !== undefined ? { phone: fields.phone } : {}),
+      normVersion: NORM_VERSION,
+    }),
+  );
 }
 
 function sleep(ms: number): Promise<void> {

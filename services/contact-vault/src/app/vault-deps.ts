@@ -1,6 +1,7 @@
 import type { BlindIndex, ContactCipher, KeyHierarchy } from '@sealpost/crypto';
 import type { ContactRepository } from '../ports/contact-repository';
 import type { IndexEntryRepository, IndexKey } from '../ports/index-entry-repository';
+import type { KeyInventory } from '../ports/key-inventory';
 import type { TenantPolicies } from '../ports/tenant-policies';
 
 /** What the contact use cases work with: repositories, the key hierarchy and the record cipher. */
@@ -10,6 +11,11 @@ export interface VaultDeps {
   readonly keys: KeyHierarchy;
   readonly cipher: ContactCipher;
   readonly policies: TenantPolicies;
+  /**
+   * Key-store inventory: which index-root versions are retired. Without it only the current index version is
+   * consulted (no re-index can be running).
+   */
+  readonly inventory?: KeyInventory;
   readonly now?: () => Date;
   /**
    * An index entry whose contact was never written (its writer crashed between claim and write) is taken over

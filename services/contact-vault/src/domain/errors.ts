@@ -9,7 +9,12 @@ export type VaultErrorCode =
   | 'DEDUPE_CONFLICT' // the request's addresses belong to different existing contacts; nothing merged
   | 'CONTACT_NOT_FOUND'
   | 'CONCURRENT_UPDATE' // the contact kept changing under us; retry
-  | 'AUDIT_UNAVAILABLE'; // the audit event was not durably accepted, so the read was refused (fail closed)
+  | 'AUDIT_UNAVAILABLE' // the audit event was not durably accepted, so the read was refused (fail closed)
+  | 'RECORD_SWAPPED' // the decrypted values do not match the contact's blind indexes: refused, nothing returned
+  | 'QUOTA_EXCEEDED' // the principal (or purpose) used up its window; retry later
+  | 'NOT_ALLOWED' // the caller may not use this method whatever the table says (e.g. resolve by a non-dispatch identity)
+  | 'OPERATION_NOT_FOUND'
+  | 'FAILED_PRECONDITION'; // the request cannot run in the current state (e.g. production without a receipt key)
 
 /** A refusal a caller can act on; `field` is the request field concerned (never its value). */
 export class VaultError extends Error {

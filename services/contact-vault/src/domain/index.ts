@@ -4,3 +4,4 @@ export * from './ids';
 export * from './contact-fields';
 export * from './dedupe';
 export * from './masking';
+export * from './sliding-window-limiter';

@@ -21,6 +21,12 @@ export interface StoredContact {
   readonly lastActivityAt: Date;
 }
 
+/** What remains of an erased contact: ids only. */
+export interface Tombstone {
+  readonly erasureId: string;
+  readonly erasedAt: Date;
+}
+
 export interface ContactPage {
   readonly contacts: StoredContact[];
   /** The last contact id of this page when more may follow. */
@@ -38,6 +44,7 @@ export class ContactExistsError extends Error {
  * Writes carry their pending event in the same atomic write (outbox), published later by the relay.
  */
 export interface ContactRepository {
+  /** The live contact; undefined when unknown or erased (a tombstone is not a contact). */
   get(tenantId: string, contactId: string): Promise<StoredContact | undefined>;
   /** Inserts version 1 with `event` pending. Throws ContactExistsError. */
   create(contact: StoredContact, event: EventEnvelope): Promise<void>;
@@ -46,6 +53,31 @@ export interface ContactRepository {
    * false when the version moved or the contact is gone.
    */
   update(contact: StoredContact, expectedVersion: number, event: EventEnvelope): Promise<boolean>;
+  /**
+   * Replaces the contact at `expectedVersion` with a tombstone (ids, erasure id and time; no record, no indexes)
+   * that carries `event` pending. False when the version moved or the contact is gone.
+   */
+  erase(
+    tenantId: string,
+    contactId: string,
+    expectedVersion: number,
+    tombstone: Tombstone,
+    event: EventEnvelope,
+  ): Promise<boolean>;
+  /** The tombstone of an erased contact, if it was erased. */
+  tombstone(tenantId: string, contactId: string): Promise<Tombstone | undefined>;
+  /**
+   * Replaces only the contact's index list while its version is still `version` (a re-index is bookkeeping, not a
+   * change of the contact: no version bump, no event). False when the contact changed meanwhile.
+   */
+  replaceIndexes(
+    tenantId: string,
+    contactId: string,
+    version: number,
+    indexes: readonly BlindIndex[],
+  ): Promise<boolean>;
+  /** Live contacts whose last activity is before `before`, oldest first (retention). */
+  listInactive(tenantId: string, before: Date, limit: number): Promise<StoredContact[]>;
   /** Contacts of a tenant in id order (creation order), after `after`. */
   list(tenantId: string, options: { pageSize: number; after?: string }): Promise<ContactPage>;
   /** Where the outbox relay finds this repository's pending events. */

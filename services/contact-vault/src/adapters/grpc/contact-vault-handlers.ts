@@ -1,5 +1,5 @@
 /**
- * gRPC handlers of `sealpost.vault.v1.ContactVault` (this task: upsert, import, get, list, find). Every object
+ * gRPC handlers of `sealpost.vault.v1.ContactVault`. Every object
  * access checks the tenant against the principal (the interceptor checks request messages too); every error goes
  * through `toAppError`. Nothing here logs or returns a plaintext value.
  */
@@ -7,7 +7,17 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { assertTenantAccess, principalId, type Principal } from '@sealpost/access';
 import { AppError, requestIdOf, serverStreaming, unary, type CallContext, type Idempotency } from '@sealpost/server';
 import type { vaultV1 } from '@sealpost/proto';
+import { startEraseContact } from '../../app/erase-contact';
+import { exportContact } from '../../app/export-contact';
 import { findContacts } from '../../app/find-contacts';
+import { resolveRecipients } from '../../app/resolve-recipients';
+import { revealContact, type StatedPurpose } from '../../app/reveal-contact';
+import { startRotateTenantKey } from '../../app/rotate-tenant-key';
+import { VaultError, type VaultQuotas } from '../../domain';
+import type { ErasureRepository } from '../../ports/erasure-repository';
+import type { KeyInventory } from '../../ports/key-inventory';
+import type { OperationRecord, OperationRepository } from '../../ports/operation-repository';
+import type { ReceiptSigner } from '../../ports/receipt-signer';
 import { getContact } from '../../app/get-contact';
 import { importContacts, type ImportRow } from '../../app/import-contacts';
 import { listContacts } from '../../app/list-contacts';
@@ -21,12 +31,65 @@ import { toAppError } from './error-mapping';
 export interface ContactVaultHandlerDeps extends VaultDeps {
   readonly audit: AuditPublisher;
   readonly idempotency: Idempotency;
+  readonly quotas: VaultQuotas;
+  readonly erasures: ErasureRepository;
+  readonly operations: OperationRepository;
+  readonly inventory: KeyInventory;
+  readonly signer: ReceiptSigner;
+  /** Contacts per ResolveRecipients batch (one audit event each); default 100. */
+  readonly resolveBatchSize?: number;
+  /** Service identity allowed to resolve addresses (checked here as well as in the table); default `dispatch`. */
+  readonly resolverService?: string;
 }
 
-const notYet = (method: string) =>
-  unary<unknown, never>(async () => {
-    throw new AppError('UNIMPLEMENTED', 'NOT_IMPLEMENTED', `${method} is not implemented yet`);
+/**
+ * The purpose the access interceptor validated (metadata). A purpose also given in the request body must be the
+ * same, so the audited purpose is never different from the one the caller believes it stated.
+ */
+function purposeOf(ctx: CallContext, requested: { code: string; ticketRef: string } | undefined): StatedPurpose {
+  const stated = ctx.access.purpose;
+  if (!stated)
+    throw new AppError('INVALID_ARGUMENT', 'PURPOSE_REQUIRED', 'field `purpose` is required: a purpose code');
+  if (requested && (requested.code !== '' || requested.ticketRef !== '')) {
+    if (requested.code !== stated.code || requested.ticketRef !== (stated.ticket ?? '')) {
+      throw new AppError(
+        'INVALID_ARGUMENT',
+        'PURPOSE_MISMATCH',
+        'purpose: differs from the purpose in the call metadata',
+      );
+    }
+  }
+  return { code: stated.code, ...(stated.ticket ? { ticket: stated.ticket } : {}) };
+}
+
+function operationToProto(op: OperationRecord): vaultV1.Operation {
+  return {
+    operationId: op.operationId,
+    kind: op.kind,
+    done: op.done,
+    progress: op.progress,
+    result: op.result,
+    errorReason: op.errorReason,
+  };
+}
+
+/** How long a start call waits for a fast operation to finish before answering with a running one. */
+const OPERATION_INLINE_WAIT_MS = 2000;
+
+async function settleBriefly(started: {
+  operation: OperationRecord;
+  done: Promise<OperationRecord>;
+}): Promise<OperationRecord> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<OperationRecord>((resolve) => {
+    timer = setTimeout(() => resolve(started.operation), OPERATION_INLINE_WAIT_MS);
   });
+  try {
+    return await Promise.race([started.done, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 function handler<Req, Res>(fn: (request: Req, ctx: CallContext) => Promise<Res>) {
   return unary<Req, Res>(async (request, ctx) => {
@@ -124,6 +187,7 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
     findContacts: handler<vaultV1.FindContactsRequest, vaultV1.FindContactsResponse>(async (req, ctx) => {
       assertTenantAccess(ctx.principal, req.tenantId);
       if (!req.by) throw new AppError('INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'by: set email or phone');
+      deps.quotas.find.take(principalId(ctx.principal), 1, 'find');
       const result = await findContacts(deps, {
         tenantId: req.tenantId,
         by: { field: req.by.$case, value: req.by.value },
@@ -132,16 +196,99 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
       return { contacts: result.contacts.map(toProto) };
     }),
 
-    // The rest of the service arrives with the next task (reveal, resolve, erase, export, rotation).
-    revealContact: notYet('RevealContact'),
+    revealContact: handler<vaultV1.RevealContactRequest, vaultV1.RevealContactResponse>(async (req, ctx) => {
+      assertTenantAccess(ctx.principal, req.tenantId);
+      const purpose = purposeOf(ctx, req.purpose);
+      deps.quotas.reveal.take(principalId(ctx.principal), 1, 'reveal');
+      const result = await revealContact(deps, {
+        tenantId: req.tenantId,
+        contactId: req.contactId,
+        actor: actorOf(ctx.principal),
+        purpose,
+      });
+      return {
+        contactId: result.contactId,
+        fields: { email: result.fields.email ?? '', phone: result.fields.phone ?? '', name: result.fields.name ?? '' },
+        auditEventId: result.auditEventId,
+      };
+    }),
+
     resolveRecipients: serverStreaming<vaultV1.ResolveRecipientsRequest, vaultV1.ResolveRecipientsResponse>(
-      async () => {
-        throw new AppError('UNIMPLEMENTED', 'NOT_IMPLEMENTED', 'ResolveRecipients is not implemented yet');
+      async (req, send, ctx) => {
+        try {
+          const principal = ctx.principal;
+          // Defence in depth: the table already limits this method to the dispatch identity.
+          if (principal.kind !== 'service' || principal.service !== (deps.resolverService ?? 'dispatch')) {
+            throw new VaultError('NOT_ALLOWED', 'only the dispatch service resolves addresses');
+          }
+          for await (const batch of resolveRecipients(deps, {
+            tenantId: req.tenantId,
+            purposeRef: req.purposeRef,
+            contactIds: req.contactIds,
+            actor: actorOf(principal),
+            principalKey: principalId(principal),
+            ...(deps.resolveBatchSize !== undefined ? { batchSize: deps.resolveBatchSize } : {}),
+          })) {
+            await send({
+              recipients: batch.recipients,
+              missingContactIds: batch.missingContactIds,
+              auditEventId: batch.auditEventId,
+            });
+          }
+        } catch (err) {
+          throw toAppError(err);
+        }
       },
     ),
-    eraseContact: notYet('EraseContact'),
-    getOperation: notYet('GetOperation'),
-    exportContact: notYet('ExportContact'),
-    rotateTenantKey: notYet('RotateTenantKey'),
+
+    eraseContact: handler<vaultV1.EraseContactRequest, vaultV1.Operation>(async (req, ctx) => {
+      assertTenantAccess(ctx.principal, req.tenantId);
+      const purpose = purposeOf(ctx, req.purpose);
+      const started = await startEraseContact(deps, {
+        tenantId: req.tenantId,
+        contactId: req.contactId,
+        actor: actorOf(ctx.principal),
+        purpose,
+        keepSuppressionTombstone: req.keepSuppressionTombstone,
+      });
+      return operationToProto(await settleBriefly(started));
+    }),
+
+    getOperation: handler<vaultV1.GetOperationRequest, vaultV1.Operation>(async (req, ctx) => {
+      const op =
+        typeof req.operationId === 'string' && req.operationId !== ''
+          ? await deps.operations.get(req.operationId)
+          : undefined;
+      // Another tenant's operation reads as absent: ids must not confirm what exists elsewhere.
+      if (!op || (ctx.principal.kind === 'operator' && ctx.principal.tenant !== op.tenantId)) {
+        throw new VaultError('OPERATION_NOT_FOUND', 'no such operation', 'operation_id');
+      }
+      return operationToProto(op);
+    }),
+
+    exportContact: handler<vaultV1.ExportContactRequest, vaultV1.ExportContactResponse>(async (req, ctx) => {
+      assertTenantAccess(ctx.principal, req.tenantId);
+      const purpose = purposeOf(ctx, req.purpose);
+      deps.quotas.reveal.take(principalId(ctx.principal), 1, 'export');
+      const result = await exportContact(deps, {
+        tenantId: req.tenantId,
+        contactId: req.contactId,
+        actor: actorOf(ctx.principal),
+        purpose,
+      });
+      return { json: result.json, auditEventId: result.auditEventId };
+    }),
+
+    rotateTenantKey: handler<vaultV1.RotateTenantKeyRequest, vaultV1.Operation>(async (req, ctx) => {
+      assertTenantAccess(ctx.principal, req.tenantId);
+      const purpose = purposeOf(ctx, undefined);
+      const started = await startRotateTenantKey(deps, {
+        tenantId: req.tenantId,
+        keyKind: req.keyKind as 'kek' | 'index',
+        actor: actorOf(ctx.principal),
+        purpose,
+      });
+      return operationToProto(await settleBriefly(started));
+    }),
   } as vaultV1.ContactVaultServer;
 }

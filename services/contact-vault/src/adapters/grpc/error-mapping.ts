@@ -20,6 +20,16 @@ export function toAppError(err: unknown): unknown {
         return new AppError('ABORTED', 'CONCURRENT_UPDATE', err.message, { cause: err });
       case 'AUDIT_UNAVAILABLE':
         return new AppError('UNAVAILABLE', 'AUDIT_UNAVAILABLE', err.message, { cause: err });
+      case 'RECORD_SWAPPED':
+        return new AppError('FAILED_PRECONDITION', 'RECORD_SWAPPED', err.message, { cause: err });
+      case 'QUOTA_EXCEEDED':
+        return new AppError('RESOURCE_EXHAUSTED', 'QUOTA_EXCEEDED', err.message, { cause: err });
+      case 'NOT_ALLOWED':
+        return new AppError('PERMISSION_DENIED', 'NOT_ALLOWED', err.message, { cause: err });
+      case 'OPERATION_NOT_FOUND':
+        return new AppError('NOT_FOUND', 'OPERATION_NOT_FOUND', err.message, { cause: err });
+      case 'FAILED_PRECONDITION':
+        return new AppError('FAILED_PRECONDITION', 'FAILED_PRECONDITION', err.message, { cause: err });
     }
   }
   if (err instanceof KmsUnavailableError) {

@@ -9,6 +9,9 @@ import type { Db } from 'mongodb';
 export const CONTACTS = 'contacts';
 export const CONTACT_WRITES = 'contact_writes';
 export const INDEX_ENTRIES = 'index_entries';
+export const ERASURE_LEDGER = 'erasure_ledger';
+export const SUPPRESSION_TOMBSTONES = 'suppression_tombstones';
+export const OPERATIONS = 'operations';
 
 export const CONTACT_STORE_INDEXES: CollectionIndexes = {
   [CONTACTS]: [
@@ -24,6 +27,10 @@ export const CONTACT_STORE_INDEXES: CollectionIndexes = {
     },
     { name: 'tenant_contact', key: { tenantId: 1, contactId: 1 } },
   ],
+  // `_id` is the erasure id; suppression tombstones use their unique key as `_id` (atomic insert-if-absent).
+  [ERASURE_LEDGER]: [{ name: 'tenant_contact', key: { tenantId: 1, contactId: 1 } }],
+  [SUPPRESSION_TOMBSTONES]: [{ name: 'tenant', key: { tenantId: 1 } }],
+  [OPERATIONS]: [{ name: 'tenant', key: { tenantId: 1 } }],
 };
 
 /** Creates collections and indexes (idempotent), including the outbox scan index on `outbox.id`. */

@@ -11,10 +11,12 @@ import type {
 } from '@sealpost/crypto';
 import { ensureIndexes } from '@sealpost/storage';
 import { Binary, type Collection, type Db } from 'mongodb';
+import type { KeyInventory } from '../../ports/key-inventory';
 import { isDuplicateKey } from './mongo-contact-store';
 
 export const TENANT_KEYS = 'tenant_keys';
 export const DATA_KEYS = 'data_keys';
+export const RETIRED_TENANT_KEYS = 'retired_tenant_keys';
 
 /** The key-store database name for a contact database: `<db>_keys`. */
 export function keyStoreDatabaseOf(contactDatabase: string): string {
@@ -25,7 +27,11 @@ export function keyStoreDatabaseOf(contactDatabase: string): string {
 export async function ensureKeyStore(db: Db): Promise<void> {
   await ensureIndexes(db, {
     [TENANT_KEYS]: [{ name: 'tenant_purpose_version', key: { tenantId: 1, purpose: 1, version: -1 }, unique: true }],
-    [DATA_KEYS]: [{ name: 'tenant_contact', key: { tenantId: 1, contactId: 1 }, unique: true }],
+    [DATA_KEYS]: [
+      { name: 'tenant_contact', key: { tenantId: 1, contactId: 1 }, unique: true },
+      { name: 'tenant_kek_version', key: { tenantId: 1, kekVersion: 1, contactId: 1 } },
+    ],
+    [RETIRED_TENANT_KEYS]: [{ name: 'tenant_purpose', key: { tenantId: 1, purpose: 1 } }],
   });
 }
 
@@ -143,5 +149,64 @@ export class MongoDataKeyStore implements DataKeyStore {
   async delete(tenantId: string, contactId: string): Promise<boolean> {
     const result = await this.keys.deleteOne({ _id: `${tenantId}/${contactId}` });
     return result.deletedCount === 1;
+  }
+}
+
+interface RetiredDoc {
+  _id: string;
+  tenantId: string;
+  purpose: string;
+  version: number;
+  retiredAt: Date;
+}
+
+/** `KeyInventory` on the MongoDB key store. */
+export class MongoKeyInventory implements KeyInventory {
+  private readonly keys: Collection<DataKeyDoc>;
+  private readonly retiredKeys: Collection<RetiredDoc>;
+
+  constructor(db: Db) {
+    this.keys = db.collection<DataKeyDoc>(DATA_KEYS);
+    this.retiredKeys = db.collection<RetiredDoc>(RETIRED_TENANT_KEYS);
+  }
+
+  async contactsUsingKek(
+    tenantId: string,
+    kekVersion: number,
+    options: { after?: string; limit: number },
+  ): Promise<string[]> {
+    const docs = await this.keys
+      .find({ tenantId, kekVersion, contactId: { $gt: options.after ?? '' } }, { projection: { contactId: 1 } })
+      .sort({ contactId: 1 })
+      .limit(options.limit)
+      .toArray();
+    return docs.map((d) => d.contactId);
+  }
+
+  async countUsingKek(tenantId: string, kekVersion: number): Promise<number> {
+    return this.keys.countDocuments({ tenantId, kekVersion });
+  }
+
+  async countDataKeys(tenantId: string): Promise<number> {
+    return this.keys.countDocuments({ tenantId });
+  }
+
+  async retire(tenantId: string, purpose: 'kek' | 'index', version: number, at: Date): Promise<void> {
+    try {
+      await this.retiredKeys.insertOne({
+        _id: `${tenantId}/${purpose}/${version}`,
+        tenantId,
+        purpose,
+        version,
+        retiredAt: at,
+      });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  async retired(tenantId: string, purpose: 'kek' | 'index'): Promise<number[]> {
+    const docs = await this.retiredKeys.find({ tenantId, purpose }).sort({ version: 1 }).toArray();
+    return docs.map((d) => d.version);
   }
 }

@@ -6,6 +6,7 @@ import {
   type ContactPage,
   type ContactRepository,
   type StoredContact,
+  type Tombstone,
 } from '../../ports/contact-repository';
 
 interface ContactRow {
@@ -18,6 +19,8 @@ interface ContactRow {
   created_at: number;
   updated_at: number;
   last_activity_at: number;
+  erasure_id: string | null;
+  erased_at: number | null;
 }
 
 function fromRow(row: ContactRow): StoredContact {
@@ -47,19 +50,42 @@ export class SqliteContactRepository implements ContactRepository {
   private readonly listStmt;
   private readonly createTx;
   private readonly updateTx;
+  private readonly eraseTx;
+  private readonly replaceIndexesStmt;
+  private readonly inactiveStmt;
 
   constructor(private readonly db: SqliteDatabase) {
     this.getStmt = db.prepare('SELECT * FROM contacts WHERE tenant_id = ? AND contact_id = ?');
+    this.replaceIndexesStmt = db.prepare(
+      `UPDATE contacts SET indexes = ? WHERE tenant_id = ? AND contact_id = ? AND version = ? AND erased_at IS NULL`,
+    );
+    this.inactiveStmt = db.prepare(
+      `SELECT * FROM contacts WHERE tenant_id = ? AND last_activity_at < ? AND erased_at IS NULL
+       ORDER BY last_activity_at LIMIT ?`,
+    );
+    // A tombstone keeps ids and times only: the record becomes empty, field kinds and indexes are cleared.
+    const tombstoneStmt = db.prepare(
+      `UPDATE contacts SET version = version + 1, record = X'', field_kinds = '[]', indexes = '[]', erasure_id = ?,
+         erased_at = ?, updated_at = ? WHERE tenant_id = ? AND contact_id = ? AND version = ? AND erased_at IS NULL`,
+    );
+    this.eraseTx = db.transaction(
+      (tenantId: string, contactId: string, expected: number, t: Tombstone, event: EventEnvelope): boolean => {
+        const at = t.erasedAt.getTime();
+        if (tombstoneStmt.run(t.erasureId, at, at, tenantId, contactId, expected).changes !== 1) return false;
+        appendPendingEvent(this.db, outboxKeyOf(tenantId, contactId), event);
+        return true;
+      },
+    );
     this.insertStmt = db.prepare(
       `INSERT INTO contacts (tenant_id, contact_id, version, record, field_kinds, indexes, created_at, updated_at,
          last_activity_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.updateStmt = db.prepare(
       `UPDATE contacts SET version = ?, record = ?, field_kinds = ?, indexes = ?, updated_at = ?, last_activity_at = ?
-       WHERE tenant_id = ? AND contact_id = ? AND version = ?`,
+       WHERE tenant_id = ? AND contact_id = ? AND version = ? AND erased_at IS NULL`,
     );
     this.listStmt = db.prepare(
-      'SELECT * FROM contacts WHERE tenant_id = ? AND contact_id > ? ORDER BY contact_id LIMIT ?',
+      'SELECT * FROM contacts WHERE tenant_id = ? AND contact_id > ? AND erased_at IS NULL ORDER BY contact_id LIMIT ?',
     );
     this.createTx = db.transaction((c: StoredContact, event: EventEnvelope) => {
       try {
@@ -92,7 +118,37 @@ export class SqliteContactRepository implements ContactRepository {
 
   async get(tenantId: string, contactId: string): Promise<StoredContact | undefined> {
     const row = this.getStmt.get(tenantId, contactId) as ContactRow | undefined;
-    return row && fromRow(row);
+    return row && row.erased_at === null ? fromRow(row) : undefined;
+  }
+
+  async erase(
+    tenantId: string,
+    contactId: string,
+    expectedVersion: number,
+    tombstone: Tombstone,
+    event: EventEnvelope,
+  ): Promise<boolean> {
+    return this.eraseTx.immediate(tenantId, contactId, expectedVersion, tombstone, event);
+  }
+
+  async tombstone(tenantId: string, contactId: string): Promise<Tombstone | undefined> {
+    const row = this.getStmt.get(tenantId, contactId) as ContactRow | undefined;
+    return row && row.erased_at !== null && row.erasure_id !== null
+      ? { erasureId: row.erasure_id, erasedAt: new Date(row.erased_at) }
+      : undefined;
+  }
+
+  async replaceIndexes(
+    tenantId: string,
+    contactId: string,
+    version: number,
+    indexes: readonly BlindIndex[],
+  ): Promise<boolean> {
+    return this.replaceIndexesStmt.run(JSON.stringify(indexes), tenantId, contactId, version).changes === 1;
+  }
+
+  async listInactive(tenantId: string, before: Date, limit: number): Promise<StoredContact[]> {
+    return (this.inactiveStmt.all(tenantId, before.getTime(), limit) as ContactRow[]).map(fromRow);
   }
 
   async create(contact: StoredContact, event: EventEnvelope): Promise<void> {

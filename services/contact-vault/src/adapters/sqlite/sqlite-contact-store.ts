@@ -39,6 +39,33 @@ export const CONTACT_STORE_MIGRATIONS: readonly SqliteMigration[] = [
       ensureSqliteOutbox(db, 'outbox');
     },
   },
+  {
+    version: 2,
+    name: 'tombstones, erasure ledger, suppression tombstones, operations',
+    up: `
+      ALTER TABLE contacts ADD COLUMN erasure_id TEXT;
+      ALTER TABLE contacts ADD COLUMN erased_at INTEGER;
+      CREATE TABLE erasure_ledger (
+        erasure_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        contact_id TEXT NOT NULL,
+        erased_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE suppression_tombstones (
+        tenant_id TEXT NOT NULL,
+        field_kind TEXT NOT NULL,
+        norm_version INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        erasure_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, field_kind, norm_version, value)
+      ) WITHOUT ROWID;
+      CREATE TABLE operations (
+        operation_id TEXT PRIMARY KEY,
+        body TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Opens (creating and migrating) the contact store file. */

@@ -11,6 +11,7 @@ import type {
   WrappedTenantKey,
 } from '@sealpost/crypto';
 import { openSqlite, type SqliteDatabase, type SqliteMigration } from '@sealpost/storage';
+import type { KeyInventory } from '../../ports/key-inventory';
 
 export const KEY_STORE_MIGRATIONS: readonly SqliteMigration[] = [
   {
@@ -33,6 +34,20 @@ export const KEY_STORE_MIGRATIONS: readonly SqliteMigration[] = [
         kek_version INTEGER NOT NULL,
         wrapped BLOB NOT NULL,
         PRIMARY KEY (tenant_id, contact_id)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    version: 2,
+    name: 'data keys by KEK version, retired tenant key versions',
+    up: `
+      CREATE INDEX data_keys_kek_version ON data_keys (tenant_id, kek_version, contact_id);
+      CREATE TABLE retired_tenant_keys (
+        tenant_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        retired_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, purpose, version)
       ) WITHOUT ROWID;
     `,
   },
@@ -155,5 +170,56 @@ export class SqliteDataKeyStore implements DataKeyStore {
 
   async delete(tenantId: string, contactId: string): Promise<boolean> {
     return this.deleteStmt.run(tenantId, contactId).changes === 1;
+  }
+}
+
+/** `KeyInventory` on the SQLite key store. */
+export class SqliteKeyInventory implements KeyInventory {
+  private readonly usingStmt;
+  private readonly countUsingStmt;
+  private readonly countStmt;
+  private readonly retireStmt;
+  private readonly retiredStmt;
+
+  constructor(db: SqliteDatabase) {
+    this.usingStmt = db
+      .prepare(
+        `SELECT contact_id FROM data_keys WHERE tenant_id = ? AND kek_version = ? AND contact_id > ?
+         ORDER BY contact_id LIMIT ?`,
+      )
+      .pluck();
+    this.countUsingStmt = db.prepare('SELECT COUNT(*) FROM data_keys WHERE tenant_id = ? AND kek_version = ?').pluck();
+    this.countStmt = db.prepare('SELECT COUNT(*) FROM data_keys WHERE tenant_id = ?').pluck();
+    this.retireStmt = db.prepare(
+      `INSERT INTO retired_tenant_keys (tenant_id, purpose, version, retired_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+    );
+    this.retiredStmt = db
+      .prepare('SELECT version FROM retired_tenant_keys WHERE tenant_id = ? AND purpose = ? ORDER BY version')
+      .pluck();
+  }
+
+  async contactsUsingKek(
+    tenantId: string,
+    kekVersion: number,
+    options: { after?: string; limit: number },
+  ): Promise<string[]> {
+    return this.usingStmt.all(tenantId, kekVersion, options.after ?? '', options.limit) as string[];
+  }
+
+  async countUsingKek(tenantId: string, kekVersion: number): Promise<number> {
+    return this.countUsingStmt.get(tenantId, kekVersion) as number;
+  }
+
+  async countDataKeys(tenantId: string): Promise<number> {
+    return this.countStmt.get(tenantId) as number;
+  }
+
+  async retire(tenantId: string, purpose: 'kek' | 'index', version: number, at: Date): Promise<void> {
+    this.retireStmt.run(tenantId, purpose, version, at.getTime());
+  }
+
+  async retired(tenantId: string, purpose: 'kek' | 'index'): Promise<number[]> {
+    return this.retiredStmt.all(tenantId, purpose) as number[];
   }
 }

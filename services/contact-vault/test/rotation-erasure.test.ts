@@ -1,0 +1,190 @@
+/**
+ * Use cases on SQLite with a local keyring: KEK rotation while writes continue, index-root rotation while lookups
+ * continue (suppression tombstones survive), and erasure against a restored older key store + the erasure ledger.
+ */
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ContactCipher, KeyNotFoundError } from '@sealpost/crypto';
+import { SqliteDataKeyStore, openSqliteKeyStore } from '../src/adapters/sqlite/sqlite-key-store';
+import { openLocalReceiptSigner } from '../src/adapters/signing/local-receipt-signer';
+import { startEraseContact, type EraseDeps } from '../src/app/erase-contact';
+import { isSuppressed, reapplyErasureLedger } from '../src/app/erasure-ledger';
+import { findContacts } from '../src/app/find-contacts';
+import { startRotateTenantKey, type RotateDeps } from '../src/app/rotate-tenant-key';
+import { sweepRetention } from '../src/app/sweep-retention';
+import { upsertContact } from '../src/app/upsert-contact';
+import type { AuditPublisher } from '../src/ports/audit-publisher';
+import { sqliteVault, type VaultCtx } from './support/vault-stores';
+
+const T = 't-rot';
+const actor = { kind: 'operator' as const, id: 'op-1' };
+
+/** An audit publisher that records actions (the bus path is covered by the gRPC tests). */
+function recordingAudit(): AuditPublisher & { actions: string[] } {
+  const actions: string[] = [];
+  let n = 0;
+  return { actions, record: async (e) => (actions.push(e.action), `ev-${++n}`) };
+}
+
+describe('rotation and erasure use cases (SQLite)', () => {
+  let dir: string;
+  let ctx: VaultCtx;
+  let deps: EraseDeps & RotateDeps;
+  let audit: ReturnType<typeof recordingAudit>;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(path.join(tmpdir(), 'sealpost-vault-rot-'));
+    ctx = await sqliteVault({ dir, file: path.join(dir, 'contact-vault.sqlite') });
+    audit = recordingAudit();
+    deps = {
+      ...ctx.deps,
+      audit,
+      erasures: ctx.stores.erasures,
+      operations: ctx.stores.operations,
+      inventory: ctx.stores.inventory,
+      signer: await openLocalReceiptSigner({ dataDir: dir, mode: 'embedded' }),
+    };
+  });
+
+  afterEach(async () => {
+    await ctx.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const find = async (email: string): Promise<string[]> =>
+    (await findContacts(deps, { tenantId: T, by: { field: 'email', value: email }, actor })).contacts.map(
+      (c) => c.contactId,
+    );
+
+  it('KEK rotation while writes continue: every contact stays readable and the old version retires', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 300; i++)
+      ids.push((await upsertContact(deps, { tenantId: T, fields: { email: `k${i}@example.com` } })).contactId);
+    const { done } = await startRotateTenantKey(deps, { tenantId: T, keyKind: 'kek', actor });
+    let writing = true;
+    const writer = (async () => {
+      let i = 0;
+      while (writing) {
+        ids.push((await upsertContact(deps, { tenantId: T, fields: { email: `w${i++}@example.com` } })).contactId);
+        // Every contact so far must open at every moment of the rotation.
+        const probe = ids[Math.floor(Math.random() * ids.length)]!;
+        const c = await deps.contacts.get(T, probe);
+        await deps.cipher.open(T, probe, c!.record);
+      }
+    })();
+    const op = await done;
+    writing = false;
+    await writer;
+    expect(op.errorReason).toBe('');
+    expect(JSON.parse(op.result)).toMatchObject({ keyKind: 'kek', version: 2, retired: [1] });
+    expect(await deps.inventory.countUsingKek(T, 1)).toBe(0);
+    expect(await deps.inventory.retired(T, 'kek')).toEqual([1]);
+    for (const id of ids) {
+      const c = await deps.contacts.get(T, id);
+      expect(Object.keys(await deps.cipher.open(T, id, c!.record))).toEqual(['email']);
+    }
+    expect(audit.actions).toContain('key.rotate');
+  });
+
+  it('index rotation while lookups continue: every contact stays findable; suppression tombstones survive', async () => {
+    const emails = Array.from({ length: 200 }, (_, i) => `x${i}@example.com`);
+    const ids = new Map<string, string>();
+    for (const e of emails) ids.set(e, (await upsertContact(deps, { tenantId: T, fields: { email: e } })).contactId);
+    const erased = await upsertContact(deps, { tenantId: T, fields: { email: 'gone@example.com' } });
+    const er = await startEraseContact(deps, {
+      tenantId: T,
+      contactId: erased.contactId,
+      actor,
+      keepSuppressionTombstone: true,
+    });
+    expect((await er.done).errorReason).toBe('');
+    expect(await isSuppressed(deps, T, { field: 'email', value: 'Gone@Example.com' })).toBe(true);
+
+    const { done } = await startRotateTenantKey(deps, { tenantId: T, keyKind: 'index', actor });
+    let looking = true;
+    let lookups = 0;
+    const misses: string[] = [];
+    const reader = (async () => {
+      while (looking) {
+        const e = emails[lookups++ % emails.length]!;
+        const found = await find(e);
+        if (found[0] !== ids.get(e)) misses.push(e);
+      }
+    })();
+    const added: string[] = [];
+    for (let i = 0; i < 30; i++)
+      added.push((await upsertContact(deps, { tenantId: T, fields: { email: `late${i}@example.com` } })).contactId);
+    const op = await done;
+    looking = false;
+    await reader;
+    expect(op.errorReason).toBe('');
+    expect(JSON.parse(op.result)).toMatchObject({ keyKind: 'index', version: 2, retired: [1] });
+    expect(lookups).toBeGreaterThan(0);
+    expect(misses).toEqual([]);
+    for (const e of emails) expect(await find(e)).toEqual([ids.get(e)]);
+    for (let i = 0; i < 30; i++) expect(await find(`late${i}@example.com`)).toEqual([added[i]]);
+    // Old-version entries are gone; every contact lists version-2 indexes only.
+    const c = await deps.contacts.get(T, ids.get(emails[0]!)!);
+    expect(c!.indexes.map((i) => i.keyVersion)).toEqual([2]);
+    const counts = await ctx.counts();
+    expect(counts['index_entries']).toBe(emails.length + 30);
+    // Dedupe still works after the rotation (no duplicate created for a known address).
+    expect((await upsertContact(deps, { tenantId: T, fields: { email: emails[5]! } })).contactId).toBe(
+      ids.get(emails[5]!),
+    );
+    expect(await isSuppressed(deps, T, { field: 'email', value: 'gone@example.com' })).toBe(true);
+    expect(await isSuppressed(deps, T, { field: 'email', value: 'x1@example.com' })).toBe(false);
+  });
+
+  it('restoring an older key-store copy and re-applying the erasure ledger leaves the contact unreadable', async () => {
+    const { contactId } = await upsertContact(deps, { tenantId: T, fields: { email: 'restore@example.com' } });
+    const keep = await upsertContact(deps, { tenantId: T, fields: { email: 'keep@example.com' } });
+    const before = await deps.contacts.get(T, contactId);
+    const keyFile = path.join(dir, 'contact-vault-keys.sqlite');
+    const backup = path.join(dir, 'keys-backup.sqlite');
+    (await import('better-sqlite3')).default(keyFile).exec(`VACUUM INTO '${backup}'`);
+
+    const { done } = await startEraseContact(deps, { tenantId: T, contactId, actor, keepSuppressionTombstone: false });
+    expect((await done).errorReason).toBe('');
+    await expect(deps.cipher.open(T, contactId, before!.record)).rejects.toBeInstanceOf(KeyNotFoundError);
+
+    // Restore: the old key-store copy has the data key again, so the old record opens with it...
+    const restoredFile = path.join(dir, 'restored-keys.sqlite');
+    copyFileSync(backup, restoredFile);
+    const restoredDb = openSqliteKeyStore(restoredFile);
+    try {
+      const restoredCipher = new ContactCipher({ keys: ctx.keys, dataKeys: new SqliteDataKeyStore(restoredDb) });
+      expect(await restoredCipher.open(T, contactId, before!.record)).toEqual({ email: 'restore@example.com' });
+      // ...until the ledger is re-applied.
+      const report = await reapplyErasureLedger({ ...deps, cipher: restoredCipher });
+      expect(report).toEqual({ entries: 1, keysShredded: 1, contactsStillLive: 0 });
+      await expect(restoredCipher.open(T, contactId, before!.record)).rejects.toBeInstanceOf(KeyNotFoundError);
+      const other = await deps.contacts.get(T, keep.contactId);
+      expect(await restoredCipher.open(T, keep.contactId, other!.record)).toEqual({ email: 'keep@example.com' });
+      expect(await reapplyErasureLedger({ ...deps, cipher: restoredCipher })).toEqual({
+        entries: 1,
+        keysShredded: 0,
+        contactsStillLive: 0,
+      });
+    } finally {
+      restoredDb.close();
+    }
+  });
+
+  it('retention sweep: dry run counts, the real run erases inactive contacts only', async () => {
+    const t0 = new Date('2024-01-01T00:00:00Z');
+    const oldDeps = { ...deps, now: () => t0 };
+    for (let i = 0; i < 3; i++) await upsertContact(oldDeps, { tenantId: T, fields: { email: `old${i}@example.com` } });
+    const fresh = await upsertContact(deps, { tenantId: T, fields: { email: 'fresh@example.com' } });
+    const policy = { tenants: { [T]: 30 } };
+    const dry = await sweepRetention(deps, { policy, dryRun: true });
+    expect(dry).toEqual({ dryRun: true, tenants: { [T]: { days: 30, due: 3, erased: 0, failed: 0 } } });
+    expect(await find('old0@example.com')).toHaveLength(1);
+    const real = await sweepRetention(deps, { policy, dryRun: false });
+    expect(real.tenants[T]).toEqual({ days: 30, due: 3, erased: 3, failed: 0 });
+    expect(await find('old0@example.com')).toEqual([]);
+    expect(await find('fresh@example.com')).toEqual([fresh.contactId]);
+    expect((await sweepRetention(deps, { policy, dryRun: true })).tenants[T]!.due).toBe(0);
+  });
+});
