@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { sealpostMetrics } from '@sealpost/telemetry';
 import { toGrpcStatus } from './app-error';
 import {
   assertStepUp,
@@ -121,6 +122,8 @@ function bearerToken(metadata: grpc.Metadata): string | undefined {
 export function createAccessInterceptor(options: AccessInterceptorOptions): grpc.ServerInterceptor {
   const purposes = options.purposes ?? DEFAULT_PURPOSE_POLICY;
   const tenantOf = options.tenantOf ?? defaultTenantOf;
+  // Every refusal, by method path and reason code (never the principal: ids of operators stay in audit).
+  const denied = sealpostMetrics('access').counter('sealpost_auth_denied_total');
   const emit = (event: AccessDecisionEvent): void => {
     try {
       options.onDecision?.(event);
@@ -197,6 +200,7 @@ export function createAccessInterceptor(options: AccessInterceptorOptions): grpc
       refused = true;
       const status = toGrpcStatus(err);
       const reason = err instanceof AccessError ? err.reason : 'INTERNAL';
+      denied.add(1, { method, reason });
       emit({ method, decision: 'deny', reason, ...describe(principal) });
       intercepting.sendStatus(status);
     };

@@ -32,10 +32,11 @@ const service = (name: string): ServicePrincipal => ({
 
 // The intended least-privilege matrix, written out independently of the table it checks.
 const ALLOWED_BY_ROLE: Record<string, string[]> = {
-  admin: ['UpsertContact', 'ImportContacts', 'GetContact', 'ListContacts', 'RotateTenantKey'],
+  admin: ['UpsertContact', 'ImportContacts', 'GetContact', 'ListContacts', 'GetOperation', 'RotateTenantKey'],
   dpo: [
     'GetContact',
     'ListContacts',
+    'GetOperation',
     'FindContacts',
     'RevealContact',
     'EraseContact',
@@ -46,8 +47,8 @@ const ALLOWED_BY_ROLE: Record<string, string[]> = {
     'GetEntries',
     'QueryEntries',
   ],
-  support: ['GetContact', 'ListContacts', 'FindContacts', 'RevealContact'],
-  marketer: ['UpsertContact', 'ImportContacts', 'GetContact', 'ListContacts'],
+  support: ['GetContact', 'ListContacts', 'GetOperation', 'FindContacts', 'RevealContact'],
+  marketer: ['UpsertContact', 'ImportContacts', 'GetContact', 'ListContacts', 'GetOperation'],
   auditor: ['GetSignedTreeHead', 'GetInclusionProof', 'GetConsistencyProof', 'GetEntries', 'QueryEntries'],
 };
 const ALLOWED_BY_SERVICE: Record<string, string[]> = {
@@ -84,6 +85,7 @@ describe('the default permission table', () => {
         'RevealContact',
         'ResolveRecipients',
         'EraseContact',
+        'GetOperation',
         'ExportContact',
         'RotateTenantKey',
         'GetSignedTreeHead',

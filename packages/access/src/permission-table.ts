@@ -60,6 +60,8 @@ export const DEFAULT_METHOD_RULES: Readonly<Record<string, MethodRule>> = Object
   [`${VAULT}/ExportContact`]: rule('contacts:export', { sensitive: true, purposeRequired: true }),
   // DESIGN lists key rotation with reveal/export/erase: step-up and a stated purpose.
   [`${VAULT}/RotateTenantKey`]: rule('keys:rotate', { sensitive: true, purposeRequired: true }),
+  // Polls an erasure or rotation started by the caller; the vault also checks the operation's tenant.
+  [`${VAULT}/GetOperation`]: rule('contacts:read'),
   // The vault and consent cite tree heads and inclusion proofs in erasure and consent-proof receipts.
   [`${AUDIT}/GetSignedTreeHead`]: rule('audit:read', { services: services('contact-vault', 'consent') }),
   [`${AUDIT}/GetInclusionProof`]: rule('audit:read', { services: services('contact-vault', 'consent') }),

@@ -3,6 +3,7 @@
  * span → settle (ack, retry with backoff, or dead-letter). Adapters supply only the settle operations.
  */
 import type { Span } from '@opentelemetry/api';
+import type { BusMetrics } from './bus-metrics';
 import {
   deadLetterMessage,
   settleBeforeHandling,
@@ -33,6 +34,8 @@ export interface DeliveryContext {
   readonly options: ResolvedConsumeOptions;
   readonly handler: EventHandler;
   readonly maxPayloadBytes?: number;
+  /** Counts each settled delivery (consumed / dead-lettered). */
+  readonly metrics?: BusMetrics;
 }
 
 /** Handles one delivery end to end and returns what was done with it. Throws only if settling failed. */
@@ -62,6 +65,8 @@ export async function processDelivery(
         await control.deadLetter(deadLetterMessage(ctx.service, ctx.options.durable, raw, settlement.reason));
         break;
     }
+    // Counted once settled: a failed settle leaves the delivery pending, and it is counted when it comes back.
+    ctx.metrics?.settled(ctx.options.durable, raw.headers, settlement);
     return settlement;
   });
 }
@@ -100,6 +105,8 @@ export interface BatchDeliveryContext {
   readonly maxPayloadBytes?: number;
   /** Called for each delivery whose settling failed; it stays unsettled and comes back after ack wait. */
   readonly onSettleError: (error: unknown) => void;
+  /** Counts each settled delivery (consumed / dead-lettered). */
+  readonly metrics?: BusMetrics;
 }
 
 /** Stands for a `'retry'` verdict in `settleFailure`: any error that is not poison retries. */
@@ -161,18 +168,25 @@ export async function processBatch(
       }
       const counts = { ack: 0, retry: 0, 'dead-letter': 0 };
       const deadLetters: Promise<void>[] = [];
+      const { metrics } = ctx;
+      const durable = ctx.options.durable;
       items.forEach(({ raw, control }, index) => {
         const settlement = settlements[index]!;
         counts[settlement.kind]++;
         try {
-          // Acks and retries are not awaited one by one: the adapter batches them (see consumeBatches).
-          if (settlement.kind === 'ack') control.ack()?.catch(ctx.onSettleError);
-          else if (settlement.kind === 'retry') control.retry(settlement.delayMs)?.catch(ctx.onSettleError);
-          else
+          // Acks and retries are not awaited one by one: the adapter batches them (see consumeBatches), so
+          // they are counted when issued; dead-letters once stored.
+          if (settlement.kind === 'ack') {
+            control.ack()?.catch(ctx.onSettleError);
+            metrics?.settled(durable, raw.headers, settlement);
+          } else if (settlement.kind === 'retry') {
+            control.retry(settlement.delayMs)?.catch(ctx.onSettleError);
+            metrics?.settled(durable, raw.headers, settlement);
+          } else
             deadLetters.push(
               control
-                .deadLetter(deadLetterMessage(ctx.service, ctx.options.durable, raw, settlement.reason))
-                .catch(ctx.onSettleError),
+                .deadLetter(deadLetterMessage(ctx.service, durable, raw, settlement.reason))
+                .then(() => metrics?.settled(durable, raw.headers, settlement), ctx.onSettleError),
             );
         } catch (error) {
           ctx.onSettleError(error);

@@ -25,6 +25,7 @@ export { AwsKms, mapKmsError, type AwsKmsOptions } from './kms/aws-kms';
 export { LocalKeyring } from './kms/local-keyring';
 export { createKeyManagementService, type KmsSettings } from './kms/create-kms';
 export { CountingKms } from './kms/counting-kms';
+export { MeteredKms } from './kms/metered-kms';
 export { KeyCache, type KeyCacheOptions, type KeyCacheStats } from './key-cache';
 export {
   InMemoryTenantKeyStore,

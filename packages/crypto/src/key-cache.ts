@@ -1,3 +1,5 @@
+import { sealpostMetrics, type BoundCounter } from '@sealpost/telemetry';
+
 /** Bounds for cached plaintext keys: an entry is dropped at `maxAgeMs` or after `maxUses`, whichever first. */
 export interface KeyCacheOptions {
   maxAgeMs: number;
@@ -6,6 +8,8 @@ export interface KeyCacheOptions {
   maxEntries?: number;
   /** Clock in ms, for tests. */
   now?: () => number;
+  /** The `kind` label of `sealpost_key_cache_total` (`kek`, `index`, ...); default `key`. */
+  kind?: string;
 }
 
 /** Counters since construction. `loads` is the number of loader calls, i.e. KMS unwraps. */
@@ -38,6 +42,9 @@ export class KeyCache<T> {
   private readonly maxEntries: number;
   private readonly now: () => number;
   private counters = { hits: 0, misses: 0, loads: 0, loadFailures: 0, expiredByAge: 0, expiredByUses: 0 };
+  // One outcome per lookup that reaches the loader or a hit: `get` counts hit, miss or expired; `getCached`
+  // counts only its hits (on a miss the caller's `get` counts it), so the hit ratio is hits / lookups.
+  private readonly lookups: Readonly<Record<'hit' | 'miss' | 'expired', BoundCounter>>;
 
   constructor(options: KeyCacheOptions) {
     if (!(options.maxAgeMs > 0) || !Number.isInteger(options.maxUses) || options.maxUses < 1) {
@@ -47,12 +54,24 @@ export class KeyCache<T> {
     this.maxUses = options.maxUses;
     this.maxEntries = options.maxEntries ?? 10_000;
     this.now = options.now ?? Date.now;
+    const counter = sealpostMetrics('crypto').counter('sealpost_key_cache_total');
+    const kind = options.kind ?? 'key';
+    this.lookups = {
+      hit: counter.bind({ kind, outcome: 'hit' }),
+      miss: counter.bind({ kind, outcome: 'miss' }),
+      expired: counter.bind({ kind, outcome: 'expired' }),
+    };
   }
 
   /** Returns the cached value for `id` (counting one use) or loads it with `load`. Throws what `load` throws. */
   async get(id: string, load: () => Promise<T>): Promise<T> {
-    const cached = this.take(id);
-    if (cached !== undefined) return cached;
+    const cached = this.take(id, true);
+    if (cached !== undefined) {
+      this.lookups.hit.add(1);
+      return cached;
+    }
+    if (this.lastTakeExpired) this.lookups.expired.add(1);
+    else this.lookups.miss.add(1);
     return this.miss(id, load);
   }
 
@@ -61,7 +80,9 @@ export class KeyCache<T> {
    * call `get`. Lets hot paths skip an async hop per lookup.
    */
   getCached(id: string): T | undefined {
-    return this.take(id);
+    const cached = this.take(id, false);
+    if (cached !== undefined) this.lookups.hit.add(1);
+    return cached;
   }
 
   private miss(id: string, load: () => Promise<T>): Promise<T> {
@@ -92,17 +113,29 @@ export class KeyCache<T> {
     return { ...this.counters, size: this.entries.size };
   }
 
-  private take(id: string): T | undefined {
+  /** Set by `take`: whether its undefined meant an expired entry (dropped) rather than none. */
+  private lastTakeExpired = false;
+
+  /**
+   * A usable entry (counting one use), or undefined. `evict`: drop an expired entry and count it; without,
+   * an expired entry is left for the `get` that follows, which counts it once (stats and metric alike).
+   */
+  private take(id: string, evict: boolean): T | undefined {
+    this.lastTakeExpired = false;
     const entry = this.entries.get(id);
     if (!entry) return undefined;
     if (this.now() - entry.loadedAt >= this.maxAgeMs) {
+      if (!evict) return undefined;
       this.entries.delete(id);
       this.counters.expiredByAge += 1;
+      this.lastTakeExpired = true;
       return undefined;
     }
     if (entry.uses >= this.maxUses) {
+      if (!evict) return undefined;
       this.entries.delete(id);
       this.counters.expiredByUses += 1;
+      this.lastTakeExpired = true;
       return undefined;
     }
     entry.uses += 1;

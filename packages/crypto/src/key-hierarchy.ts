@@ -137,9 +137,9 @@ export class KeyHierarchy {
       now: this.now,
       ...(options.cache?.maxEntries ? { maxEntries: options.cache.maxEntries } : {}),
     };
-    this.keks = new KeyCache(cacheOptions);
-    this.indexes = new KeyCache(cacheOptions);
-    this.suppression = new KeyCache(cacheOptions);
+    this.keks = new KeyCache({ ...cacheOptions, kind: 'kek' });
+    this.indexes = new KeyCache({ ...cacheOptions, kind: 'index' });
+    this.suppression = new KeyCache({ ...cacheOptions, kind: 'suppression' });
   }
 
   // The public getters below are plain functions with a synchronous cache-hit path: a per-record call

@@ -4,6 +4,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { RuntimeMode } from '@sealpost/access';
 import { PROTO_ROOT } from '@sealpost/proto';
+import { createMetricsInterceptor } from './metrics-interceptor';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { createHealthCredentials, createServerCredentials, type ServerTlsOptions } from './tls-credentials';
 
@@ -20,7 +21,10 @@ export interface GrpcServerOptions {
    * `grpc.health.v1.Health` and nothing else. Plaintext unless `tls` is given. Omit to run none.
    */
   readonly health?: { readonly address: string; readonly tls?: { cert: Buffer | string; key: Buffer | string } };
-  /** Server interceptors of the main listener, outermost first (put the access interceptor here). */
+  /**
+   * Server interceptors of the main listener, outermost first (put the access interceptor here). A metrics
+   * interceptor always runs before them, so refused calls are counted with their status.
+   */
   readonly interceptors?: readonly grpc.ServerInterceptor[];
   /** .proto files (relative to `includeDirs`, default PROTO_ROOT) described by server reflection. */
   readonly reflection?: { readonly protoFiles: readonly string[]; readonly includeDirs?: readonly string[] };
@@ -88,7 +92,10 @@ export async function createGrpcServer(options: GrpcServerOptions): Promise<Grpc
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   const serviceNames = new Set<string>();
 
-  const grpcServer = new grpc.Server({ ...options.serverOptions, interceptors: [...(options.interceptors ?? [])] });
+  const grpcServer = new grpc.Server({
+    ...options.serverOptions,
+    interceptors: [createMetricsInterceptor(), ...(options.interceptors ?? [])],
+  });
   health.addToServer(grpcServer);
   if (options.reflection) {
     new ReflectionService(loadReflection(options.reflection)).addToServer(grpcServer);

@@ -5,6 +5,7 @@ export {
   type GrpcServerOptions,
   type GrpcServerPorts,
 } from './create-grpc-server';
+export { createMetricsInterceptor } from './metrics-interceptor';
 export { createHealthCredentials, createServerCredentials, type ServerTlsOptions } from './tls-credentials';
 export { serverStreaming, unary, type CallContext } from './handler';
 export {

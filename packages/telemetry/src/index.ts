@@ -7,6 +7,8 @@ export {
   meterFor,
   sanitizeLabels,
   sealpostMetrics,
+  type BoundCounter,
+  type BoundRecord,
   type CounterHandle,
   type MetricKind,
   type MetricName,
@@ -26,3 +28,4 @@ export {
 } from './redact';
 export { runningTelemetry, startTelemetry, type TelemetryHandle, type TelemetryOptions } from './start-telemetry';
 export { startTestTracing, type TestTracing } from './test-tracing';
+export { startTestMetrics, type TestMetricPoint, type TestMetrics } from './test-metrics';

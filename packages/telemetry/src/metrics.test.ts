@@ -50,6 +50,13 @@ describe('sanitizeLabels', () => {
     });
   });
 
+  it('accepts a gRPC method path (leading slash) but not a path holding an address', () => {
+    expect(sanitizeLabels(['method'], { method: '/sealpost.vault.v1.ContactVault/GetContact' })).toEqual({
+      method: '/sealpost.vault.v1.ContactVault/GetContact',
+    });
+    expect(sanitizeLabels(['method'], { method: '/x/jane@example.com' })).toEqual({ method: 'invalid' });
+  });
+
   it.each(['jane@example.com', '+447700900123', 'Jane Doe', 'x'.repeat(65), '', '-leading'])(
     'turns %j into "invalid"',
     (value) => {
@@ -105,6 +112,29 @@ describe('sealpostMetrics', () => {
     expect(points(result, 'sealpost_bus_consumer_lag')[0]?.value).toBe(7);
     expect(points(result, 'sealpost_grpc_server_duration_seconds')[0]?.value).toMatchObject({ count: 1, sum: 0.25 });
     expect(JSON.stringify(resourceMetrics.scopeMetrics)).not.toContain('jane@example.com');
+  });
+
+  it('bound handles record under labels sanitised once', async () => {
+    const m = sealpostMetrics('bus');
+    const bound = m.counter('sealpost_bus_dead_lettered_total').bind({
+      consumer: 'vault-consent',
+      event_type: 'consent.confirmed',
+      reason: 'jane@example.com',
+    });
+    bound.add(1);
+    bound.add(2);
+    m.gauge('sealpost_outbox_pending').bind({ collection: 'consents' }).record(4);
+    const result = await reader.collect();
+    expect(points(result, 'sealpost_bus_dead_lettered_total')).toEqual([
+      expect.objectContaining({
+        value: 3,
+        attributes: { consumer: 'vault-consent', event_type: 'consent.confirmed', reason: 'invalid' },
+      }),
+    ]);
+    expect(points(result, 'sealpost_outbox_pending')[0]).toMatchObject({
+      value: 4,
+      attributes: { collection: 'consents' },
+    });
   });
 
   it('refuses to use a metric as the wrong kind', () => {

@@ -26,7 +26,7 @@ export const METRICS = {
   sealpost_bus_consumed_total: {
     kind: 'counter',
     unit: '{event}',
-    description: 'Events handled by a durable consumer, by outcome (ack, nak, term, dead_letter).',
+    description: 'Events settled by a durable consumer, by outcome (ack, retry, dead_letter).',
     labels: ['consumer', 'event_type', 'outcome'],
   },
   sealpost_bus_consumer_lag: {
@@ -210,11 +210,24 @@ type NamesOfKind<K extends MetricKind> = {
 }[MetricName];
 type LabelsOf<N extends MetricName> = Partial<Record<(typeof METRICS)[N]['labels'][number], string | number | boolean>>;
 
+/** A counter with its labels fixed: sanitised once, so adding allocates nothing (for hot paths). */
+export interface BoundCounter {
+  add(value: number): void;
+}
+/** A histogram or gauge with its labels fixed (see `BoundCounter`). */
+export interface BoundRecord {
+  record(value: number): void;
+}
+
 export interface CounterHandle<N extends MetricName> {
   add(value: number, labels?: LabelsOf<N>): void;
+  /** Fixes the labels once; cache the result where the label set repeats (per event type, per outcome). */
+  bind(labels: LabelsOf<N>): BoundCounter;
 }
 export interface RecordHandle<N extends MetricName> {
   record(value: number, labels?: LabelsOf<N>): void;
+  /** Fixes the labels once (see `CounterHandle.bind`). */
+  bind(labels: LabelsOf<N>): BoundRecord;
 }
 
 /** Typed access to the instruments of one service, all created on that service's meter. */
@@ -232,8 +245,8 @@ export function meterFor(service: string): Meter {
 }
 
 // Ids and codes: letters, digits and a few separators. '@', '+' and spaces (addresses, phone numbers,
-// names) never pass, nor anything long enough to be free text.
-const LABEL_VALUE = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$/;
+// names) never pass, nor anything long enough to be free text. A leading '/' admits gRPC method paths.
+const LABEL_VALUE = /^[A-Za-z0-9/][A-Za-z0-9_.:/-]{0,63}$/;
 
 /** Keeps declared label keys only, and code-like values only (others become `invalid`). */
 export function sanitizeLabels(allowed: readonly string[], labels: Record<string, unknown> | undefined): Attributes {
@@ -251,9 +264,10 @@ export function sanitizeLabels(allowed: readonly string[], labels: Record<string
 /** Instruments for one service. Handles are cached, so calling `counter(name)` per event is cheap. */
 export function sealpostMetrics(service: string): SealpostMetrics {
   const meter = meterFor(service);
-  const cache = new Map<MetricName, CounterHandle<MetricName> & RecordHandle<MetricName>>();
+  type AnyHandle = CounterHandle<MetricName> & RecordHandle<MetricName>;
+  const cache = new Map<MetricName, AnyHandle>();
 
-  function handle(name: MetricName, kind: MetricKind): CounterHandle<MetricName> & RecordHandle<MetricName> {
+  function handle(name: MetricName, kind: MetricKind): AnyHandle {
     const spec: MetricSpec = METRICS[name];
     if (spec.kind !== kind) throw new TypeError(`metric ${name} is a ${spec.kind}, not a ${kind}`);
     const cached = cache.get(name);
@@ -282,9 +296,15 @@ export function sealpostMetrics(service: string): SealpostMetrics {
         break;
       }
     }
-    const created = {
+    const bind = (labels: Record<string, unknown>): BoundCounter & BoundRecord => {
+      const attributes = Object.freeze(sanitizeLabels(spec.labels, labels));
+      const bound = (value: number) => write(value, attributes);
+      return { add: bound, record: bound };
+    };
+    const created: AnyHandle = {
       add: (value: number, labels?: Record<string, unknown>) => write(value, sanitizeLabels(spec.labels, labels)),
       record: (value: number, labels?: Record<string, unknown>) => write(value, sanitizeLabels(spec.labels, labels)),
+      bind,
     };
     cache.set(name, created);
     return created;

@@ -4,6 +4,7 @@
  * Several service handles share one `EmbeddedBus`; other processes may open the same file.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { BusMetrics } from '../bus-metrics';
 import { resolveConsumeOptions, type RawDelivery, type ResolvedConsumeOptions } from '../delivery-policy';
 import { DEFAULT_MAX_PAYLOAD_BYTES, envelopeToHeaders, validateEnvelope } from '../envelope';
 import { BusClosedError, PublishNotAllowedError } from '../errors';
@@ -51,6 +52,8 @@ export class EmbeddedBus {
   readonly onError: BusErrorReporter;
   /** @internal every write of this process goes through it: concurrent writes share one commit. */
   readonly writes: GroupCommit;
+  /** @internal */
+  readonly metrics = new BusMetrics();
 
   private constructor(
     readonly store: SqliteBusStore,
@@ -150,7 +153,15 @@ export class EmbeddedServiceBus implements ServiceBus {
 
   /** All events of the call are stored in ONE transaction (all or none), shared with concurrent writes. */
   async publishMany(envelopes: readonly EventEnvelope[]): Promise<PublishAck[]> {
-    for (const envelope of envelopes) this.check(envelope);
+    const { metrics } = this.bus;
+    for (const envelope of envelopes) {
+      try {
+        this.check(envelope);
+      } catch (error) {
+        metrics.refused(envelope);
+        throw error;
+      }
+    }
     if (envelopes.length === 0) return [];
     const spans = envelopes.map((envelope) => startProducerSpan('sealpost-embedded', envelope));
     const { store } = this.bus;
@@ -169,9 +180,11 @@ export class EmbeddedServiceBus implements ServiceBus {
       );
       for (const stream of new Set(acks.filter((a) => !a.duplicate).map((a) => a.stream))) this.bus.notify(stream);
       for (const span of spans) span.end();
+      metrics.publishedAll(envelopes, acks);
       return acks;
     } catch (error) {
       for (const span of spans) span.end(error);
+      metrics.publishedAll(envelopes, null);
       throw error;
     }
   }
@@ -258,6 +271,7 @@ class EmbeddedSubscription implements Subscription {
               Date.now(),
             ),
           ) ?? [];
+        this.recordLag();
         // Everything fetched is handled even when stopping: that is the drain.
         if (this.handling.kind === 'batch') {
           if (deliveries.length > 0) await this.handleBatch(deliveries, this.handling.handler);
@@ -286,6 +300,13 @@ class EmbeddedSubscription implements Subscription {
     } catch (error) {
       bus.onError(error, 'embedded.ack');
     }
+  }
+
+  /** Messages not yet handed to this consumer, read right after a fetch (two key lookups). */
+  private recordLag(): void {
+    const { bus } = this.handle;
+    const { stream, durable } = this.options;
+    bus.metrics.lag(durable, stream, bus.store.consumerLag(stream, durable));
   }
 
   /**
@@ -324,6 +345,7 @@ class EmbeddedSubscription implements Subscription {
         options: this.options,
         handler,
         onSettleError: (error) => bus.onError(error, 'embedded.settle'),
+        metrics: bus.metrics,
         ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
       },
     );
@@ -338,6 +360,7 @@ class EmbeddedSubscription implements Subscription {
         system: 'sealpost-embedded',
         options: this.options,
         handler,
+        metrics: bus.metrics,
         ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
       });
     } catch (error) {

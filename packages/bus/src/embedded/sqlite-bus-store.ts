@@ -282,6 +282,18 @@ export class SqliteBusStore {
       .immediate();
   }
 
+  /**
+   * Messages stored after the consumer's delivered position (JetStream's `num_pending`): not yet handed out.
+   * Messages its filters skip count until a fetch passes them. 0 for an unknown consumer.
+   */
+  consumerLag(stream: string, durable: string): number {
+    const row = this.stmt(
+      `SELECT s.last_seq - c.delivered_seq AS n FROM consumers c JOIN streams s ON s.name = c.stream
+         WHERE c.stream = ? AND c.durable = ?`,
+    ).get(stream, durable) as { n: number } | undefined;
+    return Math.max(0, row?.n ?? 0);
+  }
+
   /** When the next pending delivery of this consumer becomes due, or null. */
   nextDueAt(stream: string, durable: string): number | null {
     const row = this.stmt('SELECT min(visible_at) AS at FROM pending WHERE stream = ? AND durable = ?').get(

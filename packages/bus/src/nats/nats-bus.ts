@@ -21,6 +21,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { connect, headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { BusMetrics } from '../bus-metrics';
 import { resolveConsumeOptions, type RawDelivery, type ResolvedConsumeOptions } from '../delivery-policy';
 import { DEFAULT_MAX_PAYLOAD_BYTES, HEADERS, envelopeToHeaders, validateEnvelope } from '../envelope';
 import { BusClosedError, NoStreamError, PublishNotAllowedError } from '../errors';
@@ -68,6 +69,8 @@ export class NatsServiceBus implements ServiceBus {
   private jsmPromise: Promise<JetStreamManager> | undefined;
   private readonly subscriptions = new Set<NatsSubscription>();
   private readonly onError: BusErrorReporter;
+  /** @internal */
+  readonly metrics = new BusMetrics();
   private closed = false;
 
   private constructor(
@@ -106,6 +109,7 @@ export class NatsServiceBus implements ServiceBus {
     try {
       this.check(envelope);
     } catch (error) {
+      this.metrics.refused(envelope);
       return Promise.reject(error);
     }
     return this.send(envelope);
@@ -113,7 +117,14 @@ export class NatsServiceBus implements ServiceBus {
 
   async publishMany(envelopes: readonly EventEnvelope[]): Promise<PublishAck[]> {
     // Every envelope is checked before the first is sent: a refused batch sends nothing.
-    for (const envelope of envelopes) this.check(envelope);
+    for (const envelope of envelopes) {
+      try {
+        this.check(envelope);
+      } catch (error) {
+        this.metrics.refused(envelope);
+        throw error;
+      }
+    }
     // Pipelined: all are in flight at once. Wait for every one to settle, so nothing is still in flight
     // when the call rejects.
     const results = await Promise.allSettled(envelopes.map((envelope) => this.send(envelope)));
@@ -136,10 +147,12 @@ export class NatsServiceBus implements ServiceBus {
     return this.publishRaw(envelope.subject, envelope.payload, headers).then(
       (ack) => {
         span.end();
+        this.metrics.published(envelope.subject, envelope.type, ack.duplicate ? 'duplicate' : 'ok');
         return ack;
       },
       (error: unknown) => {
         span.end(error);
+        this.metrics.published(envelope.subject, envelope.type, 'failed');
         throw error;
       },
     );
@@ -387,6 +400,11 @@ class NatsSubscription implements Subscription {
     await pump;
   }
 
+  /** JetStream's `num_pending` as of this delivery (from its reply subject: no extra request). */
+  private recordLag(msg: JsMsg): void {
+    this.bus.metrics.lag(this.options.durable, this.options.stream, msg.info.pending);
+  }
+
   private control(msg: JsMsg): DeliveryControl {
     return {
       // Fire-and-forget: acks are coalesced in the connection's outbound buffer; a lost ack only causes a
@@ -402,6 +420,7 @@ class NatsSubscription implements Subscription {
 
   private async handleBatch(msgs: JsMsg[], handler: BatchHandler): Promise<void> {
     const { service, maxPayloadBytes, onError } = this.settings;
+    this.recordLag(msgs[msgs.length - 1]!);
     try {
       await processBatch(
         msgs.map((msg) => ({ raw: toRawDelivery(msg), control: this.control(msg) })),
@@ -411,6 +430,7 @@ class NatsSubscription implements Subscription {
           options: this.options,
           handler,
           onSettleError: (error) => onError(error, 'nats.settle'),
+          metrics: this.bus.metrics,
           ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
         },
       );
@@ -421,12 +441,14 @@ class NatsSubscription implements Subscription {
 
   private async handle(msg: JsMsg): Promise<void> {
     const { service, maxPayloadBytes, onError } = this.settings;
+    this.recordLag(msg);
     try {
       await processDelivery(toRawDelivery(msg), this.control(msg), {
         service,
         system: 'nats',
         options: this.options,
         handler: (this.handling as { handler: EventHandler }).handler,
+        metrics: this.bus.metrics,
         ...(maxPayloadBytes !== undefined ? { maxPayloadBytes } : {}),
       });
     } catch (error) {

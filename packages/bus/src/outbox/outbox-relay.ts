@@ -4,6 +4,7 @@
  * it, and a republish after a crash is absorbed by the duplicate window and the consumers' version marker.
  */
 import type { LeaseGrant, LeaseStore } from '@sealpost/storage';
+import { sealpostMetrics, type BoundCounter, type BoundRecord } from '@sealpost/telemetry';
 import type { BusErrorReporter, EventPublisher } from '../port';
 import { fromOutboxEntry } from './outbox-entry';
 import type { OutboxSource } from './outbox-source';
@@ -21,6 +22,8 @@ export interface OutboxRelayOptions<K = unknown> {
   /** Documents per scan. */
   readonly batch?: number;
   readonly onError?: BusErrorReporter;
+  /** The `collection` metric label; default: the last `:` token of `leaseName` (`consents`). */
+  readonly collection?: string;
 }
 
 export interface RelayPassResult {
@@ -40,10 +43,27 @@ export class OutboxRelay<K = unknown> {
   private wakeUp: (() => void) | undefined;
   private readonly ttl: number;
   private readonly onError: BusErrorReporter;
+  private readonly metrics: {
+    readonly pending: BoundRecord;
+    readonly leaseHeld: BoundRecord;
+    readonly relayed: Readonly<Record<'ok' | 'duplicate' | 'failed', BoundCounter>>;
+  };
 
   constructor(private readonly options: OutboxRelayOptions<K>) {
     this.ttl = options.leaseTtlMs ?? 15_000;
     this.onError = options.onError ?? defaultReporter;
+    const collection = options.collection ?? options.leaseName.slice(options.leaseName.lastIndexOf(':') + 1);
+    const m = sealpostMetrics('bus');
+    const relayed = m.counter('sealpost_outbox_relayed_total');
+    this.metrics = {
+      pending: m.gauge('sealpost_outbox_pending').bind({ collection }),
+      leaseHeld: m.gauge('sealpost_lease_held').bind({ lease: options.leaseName }),
+      relayed: {
+        ok: relayed.bind({ collection, outcome: 'ok' }),
+        duplicate: relayed.bind({ collection, outcome: 'duplicate' }),
+        failed: relayed.bind({ collection, outcome: 'failed' }),
+      },
+    };
   }
 
   /** The lease currently held (its `token` fences this holder's turn), or null. */
@@ -84,10 +104,11 @@ export class OutboxRelay<K = unknown> {
     const { leases, leaseName, holder } = this.options;
     if (this.grant === null) {
       this.grant = await leases.tryAcquire(leaseName, holder, this.ttl);
-      return this.grant !== null;
+    } else if (this.grant.expiresAt - Date.now() < (this.ttl * 2) / 3) {
+      // Renew once a third of the term is used, so a slow pass never runs on an expired lease.
+      this.grant = await leases.renew(this.grant, this.ttl);
     }
-    // Renew once a third of the term is used, so a slow pass never runs on an expired lease.
-    if (this.grant.expiresAt - Date.now() < (this.ttl * 2) / 3) this.grant = await leases.renew(this.grant, this.ttl);
+    this.metrics.leaseHeld.record(this.grant === null ? 0 : 1);
     return this.grant !== null;
   }
 
@@ -99,24 +120,45 @@ export class OutboxRelay<K = unknown> {
   /**
    * One scan: publishes pending events in write order per document and removes each after its ack.
    * Publishes nothing unless the lease is held. A failed publish stops that document (order) and the pass.
+   * Records the events this scan saw still pending at its end (a lower bound when the scan was full).
    */
   async runOnce(): Promise<RelayPassResult> {
     let published = 0;
     let duplicates = 0;
     if (!this.leaseLive() && !(await this.holdLease())) return { published, duplicates };
     const documents = await this.options.source.listPending(this.options.batch ?? 100);
-    for (const doc of documents) {
-      for (const entry of doc.events) {
-        if (this.stopping) return { published, duplicates };
-        if (!this.leaseLive() && !((await this.holdLease()) && this.leaseLive())) return { published, duplicates };
-        const ack = await this.options.publisher.publish(fromOutboxEntry(entry));
-        // Removal by id only after the bus acknowledged: a crash before it means a republish, never a loss.
-        await this.options.source.removeEvent(doc.key, entry);
-        if (ack.duplicate) duplicates++;
-        else published++;
+    let remaining = 0;
+    for (const doc of documents) remaining += doc.events.length;
+    const { metrics } = this;
+    metrics.pending.record(remaining);
+    try {
+      for (const doc of documents) {
+        for (const entry of doc.events) {
+          if (this.stopping) return { published, duplicates };
+          if (!this.leaseLive() && !((await this.holdLease()) && this.leaseLive())) return { published, duplicates };
+          let ack;
+          try {
+            ack = await this.options.publisher.publish(fromOutboxEntry(entry));
+          } catch (error) {
+            metrics.relayed.failed.add(1);
+            throw error;
+          }
+          // Removal by id only after the bus acknowledged: a crash before it means a republish, never a loss.
+          await this.options.source.removeEvent(doc.key, entry);
+          remaining--;
+          if (ack.duplicate) {
+            duplicates++;
+            metrics.relayed.duplicate.add(1);
+          } else {
+            published++;
+            metrics.relayed.ok.add(1);
+          }
+        }
       }
+      return { published, duplicates };
+    } finally {
+      metrics.pending.record(remaining);
     }
-    return { published, duplicates };
   }
 
   /** Stops after the current event and releases the lease so a standby takes over at once. */
@@ -128,6 +170,7 @@ export class OutboxRelay<K = unknown> {
     if (this.grant !== null) {
       const grant = this.grant;
       this.grant = null;
+      this.metrics.leaseHeld.record(0);
       await this.options.leases.release(grant);
     }
   }

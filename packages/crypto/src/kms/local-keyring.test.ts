@@ -6,6 +6,7 @@ import { AwsKms } from './aws-kms';
 import { createKeyManagementService } from './create-kms';
 import { canonicalContext } from './key-management-service';
 import { LocalKeyring } from './local-keyring';
+import { MeteredKms } from './metered-kms';
 
 let dir: string;
 beforeEach(async () => {
@@ -109,9 +110,11 @@ describe('createKeyManagementService', () => {
       mode: 'development',
       kms: { kind: 'local', keyringPath: path.join(dir, 'k.json') },
     });
-    expect(local).toBeInstanceOf(LocalKeyring);
+    // Both come wrapped in the metrics decorator.
+    expect(local).toBeInstanceOf(MeteredKms);
+    expect((local as MeteredKms).inner).toBeInstanceOf(LocalKeyring);
     const aws = await createKeyManagementService({ mode: 'production', kms: { kind: 'aws', region: 'eu-west-1' } });
-    expect(aws).toBeInstanceOf(AwsKms);
-    (aws as AwsKms).destroy();
+    expect((aws as MeteredKms).inner).toBeInstanceOf(AwsKms);
+    ((aws as MeteredKms).inner as AwsKms).destroy();
   });
 });
