@@ -44,12 +44,13 @@ const ALLOWED_BY_ROLE: Record<string, string[]> = {
     'GetSignedTreeHead',
     'GetInclusionProof',
     'GetConsistencyProof',
-    'GetEntries',
     'QueryEntries',
   ],
   support: ['GetContact', 'ListContacts', 'GetOperation', 'FindContacts', 'RevealContact'],
   marketer: ['UpsertContact', 'ImportContacts', 'GetContact', 'ListContacts', 'GetOperation'],
-  auditor: ['GetSignedTreeHead', 'GetInclusionProof', 'GetConsistencyProof', 'GetEntries', 'QueryEntries'],
+  // GetEntries returns raw entries of every tenant: no per-tenant role reaches it, only the log verifier.
+  auditor: ['GetSignedTreeHead', 'GetInclusionProof', 'GetConsistencyProof', 'QueryEntries'],
+  'log-verifier': ['GetSignedTreeHead', 'GetInclusionProof', 'GetConsistencyProof', 'GetEntries', 'QueryEntries'],
 };
 const ALLOWED_BY_SERVICE: Record<string, string[]> = {
   'contact-vault': ['GetSignedTreeHead', 'GetInclusionProof', 'GetConsistencyProof'],

@@ -66,7 +66,8 @@ export const DEFAULT_METHOD_RULES: Readonly<Record<string, MethodRule>> = Object
   [`${AUDIT}/GetSignedTreeHead`]: rule('audit:read', { services: services('contact-vault', 'consent') }),
   [`${AUDIT}/GetInclusionProof`]: rule('audit:read', { services: services('contact-vault', 'consent') }),
   [`${AUDIT}/GetConsistencyProof`]: rule('audit:read', { services: services('contact-vault', 'consent') }),
-  [`${AUDIT}/GetEntries`]: rule('audit:read'),
+  // Raw ranges cross tenants (the log is one tree for all of them): its own permission, held by no tenant role.
+  [`${AUDIT}/GetEntries`]: rule('audit:read-log'),
   [`${AUDIT}/QueryEntries`]: rule('audit:read'),
   ...INFRASTRUCTURE_METHODS,
 });
@@ -74,10 +75,14 @@ export const DEFAULT_METHOD_RULES: Readonly<Record<string, MethodRule>> = Object
 /**
  * Least privilege per role:
  * - admin: runs the tenant — masked contacts, imports, key rotation; no plaintext, no audit reading.
- * - dpo: answers subject rights — find, reveal, export, erase; reads the audit log.
+ * - dpo: answers subject rights — find, reveal, export, erase; reads its tenant's audit log.
  * - support: helps one customer at a time — find and reveal (step-up, purpose, audited); no export or erase.
  * - marketer: manages audiences — masked contacts and imports only.
- * - auditor: reads the audit log; sees no contacts.
+ * - auditor: reads the audit log of its tenant (QueryEntries is tenant-scoped) and tree heads and proofs; sees no
+ *   contacts, and no raw entry ranges.
+ * - log-verifier: tenant-agnostic — for whoever checks the whole log (platform security, an external verifier's
+ *   tooling): tree heads, proofs and raw entry ranges of every tenant (`audit:read-log`, GetEntries) to recompute
+ *   the tree. Entries hold ids and codes only, but across all tenants, so no per-tenant role holds it.
  */
 export const DEFAULT_ROLES: Readonly<Record<string, readonly string[]>> = Object.freeze({
   admin: Object.freeze(['contacts:read', 'contacts:write', 'keys:rotate']),
@@ -92,6 +97,7 @@ export const DEFAULT_ROLES: Readonly<Record<string, readonly string[]>> = Object
   support: Object.freeze(['contacts:read', 'contacts:find', 'contacts:reveal']),
   marketer: Object.freeze(['contacts:read', 'contacts:write']),
   auditor: Object.freeze(['audit:read']),
+  'log-verifier': Object.freeze(['audit:read', 'audit:read-log']),
 });
 
 export const DEFAULT_ACCESS_POLICY: AccessPolicy = Object.freeze({

@@ -62,6 +62,17 @@ describe('createEnvelope', () => {
     });
     expect(parseEventSubject('sealpost.audit.t-1.reveal')).toBeNull();
   });
+
+  it('accepts signed tree heads, the log id in the tenant position', () => {
+    expect(parseEventSubject('sealpost.treehead.sealpost-audit.signed')).toEqual({
+      domain: 'treehead',
+      tenant: 'sealpost-audit',
+      event: 'signed',
+    });
+    expect(parseEventSubject('sealpost.treehead.sealpost-audit.unsigned')).toBeNull();
+    expect(parseEventSubject('sealpost.treehead.signed')).toBeNull();
+    expect(parseEventSubject('sealpost.treehead.a.b.signed')).toBeNull();
+  });
 });
 
 describe('envelopeFromMessage', () => {

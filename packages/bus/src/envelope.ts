@@ -6,7 +6,7 @@ import { randomFillSync } from 'node:crypto';
 import { context, propagation } from '@opentelemetry/api';
 import { InvalidEnvelopeError, PayloadTooLargeError } from './errors';
 import type { EventEnvelope } from './port';
-import { DOMAINS, SUBJECT_ROOT, type Domain } from './topology';
+import { DOMAINS, SUBJECT_ROOT, TREE_HEAD_EVENT, type Domain } from './topology';
 
 /** Header names on the wire. `Nats-Msg-Id` is what JetStream deduplicates on. */
 export const HEADERS = {
@@ -101,7 +101,8 @@ export function createEnvelope(input: NewEnvelope): EventEnvelope {
 }
 
 export interface ParsedSubject {
-  readonly domain: Domain;
+  /** An event domain, or `treehead` for `sealpost.treehead.<logId>.signed` (tenant = the log id). */
+  readonly domain: Domain | 'treehead';
   readonly tenant: string;
   readonly event: string;
   /** For audit subjects: the source token (`vault`, `consent`, …). */
@@ -112,6 +113,12 @@ export interface ParsedSubject {
 export function parseEventSubject(subject: string): ParsedSubject | null {
   const parts = subject.split('.');
   if (parts[0] !== SUBJECT_ROOT) return null;
+  if (parts[1] === 'treehead') {
+    // Signed tree heads: no tenant, the log id takes its place; `signed` is the only event.
+    const [, , logId, event] = parts;
+    if (parts.length !== 4 || logId === undefined || !TENANT.test(logId) || event !== TREE_HEAD_EVENT) return null;
+    return { domain: 'treehead', tenant: logId, event };
+  }
   const domain = parts[1] as Domain | undefined;
   if (domain === undefined || !(DOMAINS as readonly string[]).includes(domain)) return null;
   const tokens = domain === 'audit' ? parts.slice(2) : [undefined, ...parts.slice(2)];

@@ -51,6 +51,17 @@ export function auditSubject(service: ServiceName, tenant: string, action: strin
   return `${SUBJECT_ROOT}.audit.${auditSourceOf(service)}.${checkToken(tenant, 'tenant')}.${checkToken(action, 'action')}`;
 }
 
+/** The one tree-head event: `sealpost.treehead.<logId>.signed`. */
+export const TREE_HEAD_EVENT = 'signed';
+
+/**
+ * Subject of a signed tree head (published by the audit service only). Tree heads belong to no tenant: the log id
+ * takes the tenant position, and an envelope on this subject carries the log id as its `tenant`.
+ */
+export function treeHeadSubject(logId: string): string {
+  return `${SUBJECT_ROOT}.treehead.${checkToken(logId, 'log id')}.${TREE_HEAD_EVENT}`;
+}
+
 export function deadLetterSubject(service: ServiceName, consumer: string): string {
   return `${SUBJECT_ROOT}.deadletter.${service}.${checkToken(consumer, 'consumer')}`;
 }

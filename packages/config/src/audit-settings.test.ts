@@ -102,3 +102,18 @@ describe('audit tree-head settings', () => {
     expect(problems[0]).not.toContain(value);
   });
 });
+
+describe('audit log retention', () => {
+  it('is unset by default (keep forever) and read as whole days', () => {
+    expect(loadConfig('audit', AUDIT_PRODUCTION).audit.retentionDays).toBeUndefined();
+    expect(loadConfig('audit', { ...AUDIT_PRODUCTION, SEALPOST_AUDIT_RETENTION_DAYS: '400' }).audit.retentionDays).toBe(
+      400,
+    );
+  });
+
+  it.each(['0', '-3', '1.5', 'forever', '36501'])('refuses %s, naming the setting', (value) => {
+    const problems = problemsOf('audit', { ...AUDIT_PRODUCTION, SEALPOST_AUDIT_RETENTION_DAYS: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^SEALPOST_AUDIT_RETENTION_DAYS/);
+  });
+});

@@ -108,6 +108,8 @@ export interface AuditConfig {
   readonly witnessFile: string;
   readonly sthEveryEntries: number;
   readonly sthEverySeconds: number;
+  /** Entries older than this many days are pruned (bytes only; nodes and heads stay). Unset: kept forever. */
+  readonly retentionDays?: number;
 }
 
 export type JwksSource =
@@ -394,6 +396,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
   const witnessFile = file('SEALPOST_AUDIT_WITNESS_FILE');
   const sthEveryEntries = r.read('SEALPOST_AUDIT_STH_EVERY_ENTRIES', wholeNumber(1, 1_000_000)) ?? 1000;
   const sthEverySeconds = r.read('SEALPOST_AUDIT_STH_EVERY_SECONDS', wholeNumber(1, 86_400)) ?? 60;
+  const auditRetentionDays = r.read('SEALPOST_AUDIT_RETENTION_DAYS', wholeNumber(1, 36_500));
   if (service === 'audit') {
     if (signingKeyId !== undefined && kmsKind !== 'aws') {
       r.problem('SEALPOST_AUDIT_SIGNING_KEY_ID', 'names a KMS key, so it needs SEALPOST_KMS=aws');
@@ -419,6 +422,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     witnessFile: witnessFile ?? path.join(dataDir, 'audit', 'witness.jsonl'),
     sthEveryEntries,
     sthEverySeconds,
+    ...(auditRetentionDays !== undefined && { retentionDays: auditRetentionDays }),
   };
 
   // --- contact vault

@@ -289,6 +289,14 @@ const STATIC_SETTINGS = [
     services: ['audit'],
     description: 'Sign a tree head at least this often, also when idle (1–86400).',
   },
+  {
+    group: 'audit',
+    name: 'SEALPOST_AUDIT_RETENTION_DAYS',
+    default: 'unset (keep the log forever)',
+    services: ['audit'],
+    description:
+      'Prune the bytes of audit entries older than this many days (1–36500), hourly, by the appender lease holder; tree nodes and signed heads stay, so what remains still verifies.',
+  },
   // vault
   {
     group: 'vault',

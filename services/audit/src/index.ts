@@ -43,6 +43,7 @@ export {
   NotLeaderError,
   type AuditAppenderOptions,
 } from './app/append-entries';
+export { RetentionSchedule, type RetentionScheduleOptions } from './app/retention-schedule';
 export {
   TreeHeadSchedule,
   TreeHeadSignatureError,
@@ -61,6 +62,8 @@ export {
 export {
   AUDIT_LOG_ID,
   AuditServiceError,
+  TREE_HEAD_EVENT_TYPE,
+  treeHeadPublisher,
   startAuditService,
   type AuditServiceErrorCode,
   type AuditServiceOptions,

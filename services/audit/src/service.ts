@@ -7,9 +7,11 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { DEFAULT_ACCESS_POLICY, createAccessInterceptor, createOperatorTokenVerifier } from '@sealpost/access';
-import type { ServiceBus } from '@sealpost/bus';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { type ServiceBus, createEnvelope, treeHeadSubject } from '@sealpost/bus';
 import type { SealpostConfig, StoreConfig } from '@sealpost/config';
-import { auditV1 } from '@sealpost/proto';
+import { auditEventsV1, auditV1 } from '@sealpost/proto';
 import { createGrpcServer } from '@sealpost/server';
 import { type LeaseStore, MongoLeaseStore, SqliteLeaseStore, connectMongo, newLeaseHolderId } from '@sealpost/storage';
 import type { Logger } from '@sealpost/telemetry';
@@ -18,10 +20,12 @@ import { MongoAuditLogStore } from './adapters/mongo/mongo-audit-log-store';
 import { KmsEs256Signer } from './adapters/signing/kms-es256-signer';
 import { LocalEd25519Signer } from './adapters/signing/local-ed25519-signer';
 import { SqliteAuditLogStore } from './adapters/sqlite/sqlite-audit-log-store';
-import { FileWitness } from './adapters/witness/file-witness';
+import { FileWitness, readTreeHeadFile } from './adapters/witness/file-witness';
 import { AuditAppender } from './app/append-entries';
-import { TreeHeadSchedule } from './app/sign-tree-head';
-import type { AuditLogStore } from './ports/audit-log-store';
+import { RetentionSchedule } from './app/retention-schedule';
+import { type TreeHeadPublisher, TreeHeadSchedule } from './app/sign-tree-head';
+import type { PruneAuditLogResult } from './app/verify';
+import type { AuditLogStore, StoredTreeHead } from './ports/audit-log-store';
 import type { TreeHeadSigner } from './ports/tree-head-signer';
 
 /** The log id in every signed tree head (a subject token: `sealpost.treehead.<logId>.signed`). */
@@ -47,6 +51,44 @@ export interface AuditServiceOptions {
   readonly logger?: Logger;
   /** Tree-head signing cadence; overrides `config.audit` (SEALPOST_AUDIT_STH_EVERY_ENTRIES / _SECONDS). */
   readonly treeHeads?: { readonly everyEntries?: number; readonly everyMs?: number };
+  /** Retention overrides (tests): the period defaults to SEALPOST_AUDIT_RETENTION_DAYS, the cadence to hourly. */
+  readonly retention?: {
+    readonly retentionDays?: number;
+    readonly everyMs?: number;
+    readonly now?: () => number;
+    readonly onPruned?: (result: PruneAuditLogResult) => void;
+  };
+}
+
+/** Event type of a published signed tree head. */
+export const TREE_HEAD_EVENT_TYPE = 'audit.tree_head_signed';
+
+/**
+ * Publishes each signed head as `TreeHeadSigned` on `sealpost.treehead.<logId>.signed`. The event id comes from the
+ * JWS, so re-publishing the same head is deduplicated by the bus; the tree size orders the heads (aggregate version).
+ */
+export function treeHeadPublisher(bus: ServiceBus): TreeHeadPublisher {
+  return async (head: StoredTreeHead) => {
+    await bus.publish(
+      createEnvelope({
+        id: `sth-${createHash('sha256').update(head.jws).digest('hex').slice(0, 48)}`,
+        type: TREE_HEAD_EVENT_TYPE,
+        subject: treeHeadSubject(head.logId),
+        tenant: head.logId,
+        aggregateId: head.logId,
+        aggregateVersion: head.treeSize + 1,
+        occurredAt: new Date(head.timestamp),
+        payload: auditEventsV1.TreeHeadSigned.encode({
+          logId: head.logId,
+          treeSize: String(head.treeSize),
+          rootHash: Buffer.from(head.rootHash, 'hex'),
+          timestamp: new Date(head.timestamp),
+          jws: head.jws,
+          kid: head.kid,
+        }).finish(),
+      }),
+    );
+  };
 }
 
 export interface RunningAuditService {
@@ -155,6 +197,7 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
       signer,
       witness: new FileWitness(config.audit.witnessFile),
       logId: AUDIT_LOG_ID,
+      publish: treeHeadPublisher(bus),
       everyEntries: options.treeHeads?.everyEntries ?? config.audit.sthEveryEntries,
       everyMs: options.treeHeads?.everyMs ?? config.audit.sthEverySeconds * 1000,
       onError: (err) => report(err, 'sign-tree-head'),
@@ -173,6 +216,31 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
     await schedule.signNow();
     schedule.start();
     cleanups.push(() => schedule.stop());
+
+    const retentionDays = options.retention?.retentionDays ?? config.audit.retentionDays;
+    const retention =
+      retentionDays === undefined
+        ? undefined
+        : new RetentionSchedule({
+            store,
+            retentionDays,
+            ...(options.retention?.everyMs !== undefined ? { everyMs: options.retention.everyMs } : {}),
+            ...(options.retention?.now ? { now: options.retention.now } : {}),
+            // Pruning writes the log, so only the writer prunes: the instance holding the appender lease.
+            isLeader: () => appender.activeWriter !== undefined,
+            publicKeys: async () => [await signer.publicJwk()],
+            // The witness pins the newest head from outside the database, as `audit verify` does by default.
+            trustedSth: async () =>
+              existsSync(config.audit.witnessFile) ? readTreeHeadFile(config.audit.witnessFile) : undefined,
+            onPruned: (r) => {
+              if (r.entriesPruned > 0)
+                logger?.info({ prunedBefore: r.prunedBefore, entries: r.entriesPruned }, 'audit log pruned');
+              options.retention?.onPruned?.(r);
+            },
+            onError: (err) => report(err, 'retention'),
+          });
+    retention?.start();
+    if (retention) cleanups.push(() => retention.stop());
 
     const server = await createGrpcServer({
       service: 'audit',
@@ -207,6 +275,7 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
         stopping ??= (async () => {
           cleanups.splice(0);
           await server.drain(drainMs);
+          await retention?.stop();
           await schedule.stop();
           await appender.stop();
           await store.close();

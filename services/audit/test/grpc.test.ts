@@ -7,15 +7,22 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { openDevCa, openDevTokenIssuer, writeDevTlsFiles, type IssuedCertificate } from '@sealpost/access';
-import { EmbeddedBus, auditSubject, createEnvelope, newEventId, type ServiceBus } from '@sealpost/bus';
+import {
+  EmbeddedBus,
+  TREE_HEAD_STREAM,
+  auditSubject,
+  createEnvelope,
+  newEventId,
+  type ServiceBus,
+} from '@sealpost/bus';
 import { loadConfig } from '@sealpost/config';
-import { auditV1 } from '@sealpost/proto';
+import { auditEventsV1, auditV1 } from '@sealpost/proto';
 import { tempDir, type TempDir } from '@sealpost/testkit';
 import { leafHash, verifyConsistency, verifyInclusion } from '../src/domain';
 import { LocalEd25519Signer } from '../src/adapters/signing/local-ed25519-signer';
 import { auditActionToken } from '../src/app/decode-audit-event';
 import { verifyTreeHeadJws } from '../src/app/sign-tree-head';
-import { startAuditService, type RunningAuditService } from '../src/service';
+import { AUDIT_LOG_ID, startAuditService, type RunningAuditService } from '../src/service';
 import { auditPayload, eventually } from './bus-support';
 
 const TENANT = 't-acme';
@@ -55,6 +62,7 @@ describe('audit gRPC API over mutual TLS (embedded bus)', () => {
   let service: RunningAuditService;
   let client: grpc.Client;
   let token: string;
+  let verifierToken: string;
   let dataDir: string;
   const contactIds = ['ct-100', 'ct-101', 'ct-102'];
   const eventIds: string[] = [];
@@ -104,6 +112,7 @@ describe('audit gRPC API over mutual TLS (embedded bus)', () => {
     const issuerDir = path.join(dir.path, 'identity');
     const issuer = await openDevTokenIssuer({ dir: issuerDir, mode: 'test' });
     token = await issuer.issue({ tenant: TENANT, role: 'auditor', subject: 'op-auditor-1' });
+    verifierToken = await issuer.issue({ tenant: TENANT, role: 'log-verifier', subject: 'op-verifier-1' });
 
     const config = loadConfig('audit', {
       SEALPOST_DATA_DIR: dataDir,
@@ -207,7 +216,11 @@ describe('audit gRPC API over mutual TLS (embedded bus)', () => {
 
     // And the leaf hash is that of the entry's canonical bytes as GetEntries returns them.
     const idx = Number(proof.leafIndex);
-    const entries = await call<auditV1.GetEntriesResponse>('getEntries', { start: String(idx), end: String(idx + 1) });
+    const entries = await call<auditV1.GetEntriesResponse>(
+      'getEntries',
+      { start: String(idx), end: String(idx + 1) },
+      verifierToken,
+    );
     expect(entries.response!.entries[0]!.entryId).toBe(entryId);
     expect(leafHash(entries.response!.entries[0]!.canonical).equals(proof.leafHash)).toBe(true);
   });
@@ -254,6 +267,30 @@ describe('audit gRPC API over mutual TLS (embedded bus)', () => {
     const all = [...first.response!.entries, ...second.response!.entries];
     expect(all.map((e) => e.entryId)).toEqual(eventIds.slice(0, 3));
     expect(all.every((e) => e.tenantId === TENANT)).toBe(true);
+  });
+
+  it("refuses raw entry ranges (every tenant's entries) to a tenant auditor; a log verifier reads them", async () => {
+    const asAuditor = await call('getEntries', { start: '0', end: '10' });
+    expect(asAuditor.error?.code).toBe(grpc.status.PERMISSION_DENIED);
+    const asVerifier = await call<auditV1.GetEntriesResponse>('getEntries', { start: '0', end: '10' }, verifierToken);
+    expect(asVerifier.error).toBeUndefined();
+    expect(asVerifier.response!.entries.map((e) => e.entryId)).toEqual(eventIds);
+    expect(new Set(asVerifier.response!.entries.map((e) => e.tenantId))).toEqual(new Set([TENANT, OTHER_TENANT]));
+  });
+
+  it('publishes every signed tree head on sealpost.treehead.<logId>.signed, as stored', async () => {
+    const large = await call<auditV1.SignedTreeHead>('getSignedTreeHead', { treeSize: '0' });
+    const messages = shared.read(TREE_HEAD_STREAM);
+    expect(messages.length).toBeGreaterThanOrEqual(eventIds.length);
+    for (const m of messages) expect(m.subject).toBe(`sealpost.treehead.${AUDIT_LOG_ID}.signed`);
+    const published = messages.map((m) => auditEventsV1.TreeHeadSigned.decode(m.payload));
+    const newest = published.find((h) => h.jws === large.response!.jws);
+    expect(newest).toMatchObject({ logId: AUDIT_LOG_ID, treeSize: large.response!.treeSize, kid: large.response!.kid });
+    expect(newest!.rootHash.equals(large.response!.rootHash)).toBe(true);
+    // A head at every size 0…n was signed and published (everyEntries: 1).
+    expect(new Set(published.map((h) => Number(h.treeSize)))).toEqual(
+      new Set(Array.from({ length: eventIds.length + 1 }, (_, i) => i)),
+    );
   });
 
   it("refuses another tenant's query and a query without a tenant", async () => {

@@ -84,6 +84,26 @@ describe('verifyAuditLog on a real SQLite log', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
+  it('reads verification pages that hold exactly the stored entries and leaf hashes, in index order', async () => {
+    const page = await b.store.readVerifyPage(5, 17);
+    const rows = await b.store.getEntries(5, 17);
+    expect(page).toMatchObject({ count: 12, contiguous: true, leafHashCount: 12 });
+    expect(page.bytes.equals(Buffer.concat(rows.map((r) => r.canonical)))).toBe(true);
+    expect(page.lengths).toEqual(rows.map((r) => r.canonical.length));
+    const hashes = await b.store.getLeafHashes(5, 17);
+    expect(page.leafHashes.equals(Buffer.concat(hashes.map((h) => h!)))).toBe(true);
+    // Clamped to the head; a gap shows as a page that is not contiguous.
+    expect((await b.store.readVerifyPage(35, 99)).count).toBe(5);
+    run('DELETE FROM audit_leaves WHERE idx = 8')(b);
+    expect(await b.store.readVerifyPage(5, 17)).toMatchObject({ count: 11, contiguous: false });
+  });
+
+  it('a stored leaf hash of the wrong length is not accepted by the paged path', async () => {
+    run('UPDATE audit_nodes SET hash = ? WHERE id = ?', Buffer.alloc(31, 1), flatIndex(0, 22))(b);
+    const r = await verifyAuditLog({ store: b.store, publicKeys: b.keys, trustedSth: trusted });
+    expect(r.ok).toBe(false);
+  });
+
   it('passes an untouched log, checking every head and the witnessed one, with progress reports', async () => {
     const progress: number[] = [];
     const r = await verifyAuditLog({

@@ -233,6 +233,8 @@ class EmbeddedSubscription implements Subscription {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private cancelWait: (() => void) | undefined;
+  /** Acks (visibleAt undefined) and retries settled since the last fetch; they commit with the next one. */
+  private settled: { readonly seq: number; readonly visibleAt: number | undefined }[] = [];
 
   constructor(
     private readonly handle: EmbeddedServiceBus,
@@ -257,6 +259,7 @@ class EmbeddedSubscription implements Subscription {
       let handled = 0;
       try {
         // Deferred acks/retries of the previous batch commit in the same transaction as this fetch.
+        this.queueSettled();
         const deliveries =
           bus.writes.flush(() =>
             bus.store.fetch(
@@ -296,10 +299,33 @@ class EmbeddedSubscription implements Subscription {
     }
     // Drained: commit the last deferred acks before reporting the subscription stopped.
     try {
+      this.queueSettled();
       bus.writes.flush();
     } catch (error) {
       bus.onError(error, 'embedded.ack');
     }
+  }
+
+  /**
+   * Queues the acks/retries collected since the last fetch as ONE group-commit write (one savepoint, not one per
+   * message); the fetch right after flushes it in its own transaction, so a batch costs one commit, not two.
+   */
+  private queueSettled(): void {
+    if (this.settled.length === 0) return;
+    const { bus } = this.handle;
+    const { stream, durable } = this.options;
+    const settled = this.settled;
+    this.settled = [];
+    bus.writes
+      .write(() => {
+        const acked: number[] = [];
+        for (const { seq, visibleAt } of settled) {
+          if (visibleAt === undefined) acked.push(seq);
+          else bus.store.retryAt(stream, durable, seq, visibleAt);
+        }
+        bus.store.ackMany(stream, durable, acked);
+      })
+      .catch((error: unknown) => bus.onError(error, 'embedded.ack'));
   }
 
   /** Messages not yet handed to this consumer, read right after a fetch (two key lookups). */
@@ -310,21 +336,19 @@ class EmbeddedSubscription implements Subscription {
   }
 
   /**
-   * Acks and retries are deferred writes: they commit with the next fetch (or the next group commit),
-   * not one transaction each. A crash before that commit redelivers those messages after their ack wait,
+   * Acks and retries are deferred writes: collected per subscription and committed with its next fetch (which
+   * follows every handled batch at once) or its drain, not one transaction each. A crash before that commit redelivers those messages after their ack wait,
    * which apply-once absorbs. Dead-letters are awaited: the copy is durable before the next delivery.
    */
   private control(seq: number): DeliveryControl {
     const { bus, service } = this.handle;
     const { stream, durable } = this.options;
-    const defer = (write: () => void) => {
-      bus.writes.write(write).catch((error: unknown) => bus.onError(error, 'embedded.ack'));
-    };
     return {
-      ack: () => defer(() => bus.store.ack(stream, durable, seq)),
+      ack: () => {
+        this.settled.push({ seq, visibleAt: undefined });
+      },
       retry: (delayMs) => {
-        const visibleAt = Date.now() + delayMs;
-        defer(() => bus.store.retryAt(stream, durable, seq, visibleAt));
+        this.settled.push({ seq, visibleAt: Date.now() + delayMs });
       },
       deadLetter: async (dl) => {
         if (!mayPublish(service, dl.subject)) throw new PublishNotAllowedError(service, dl.subject);

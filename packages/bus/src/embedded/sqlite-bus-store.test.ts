@@ -103,4 +103,27 @@ describe('SqliteBusStore', () => {
     expect(store.read('SEALPOST_VAULT').map((m) => m.seq)).toEqual([2]);
     expect(store.fetch(request, T0 + maxAge + 2000).map((d) => d.streamSeq)).toEqual([2]);
   });
+
+  it('a whole-stream filter and a narrower one hand out the same matching messages; ackMany settles a page', () => {
+    for (const [i, subject] of ['sealpost.vault.a.x', 'sealpost.vault.b.x', 'sealpost.vault.a.y'].entries()) {
+      store.append(subject, bytes(1), {}, `m${i}`, T0);
+    }
+    store.upsertConsumer('SEALPOST_VAULT', 'whole', ['sealpost.vault.>']);
+    store.upsertConsumer('SEALPOST_VAULT', 'narrow', ['sealpost.vault.a.>']);
+    const whole = store.fetch({ ...request, durable: 'whole' }, T0);
+    expect(whole.map((d) => [d.streamSeq, d.deliveries])).toEqual([
+      [1, 1],
+      [2, 1],
+      [3, 1],
+    ]);
+    const narrow = store.fetch({ ...request, durable: 'narrow', filters: ['sealpost.vault.a.>'] }, T0);
+    expect(narrow.map((d) => d.subject)).toEqual(['sealpost.vault.a.x', 'sealpost.vault.a.y']);
+    // Pending until acked: nothing new, and after the ack wait only what was not acked comes back.
+    store.ackMany('SEALPOST_VAULT', 'whole', [1, 3]);
+    store.ackMany('SEALPOST_VAULT', 'whole', []);
+    expect(store.fetch({ ...request, durable: 'whole' }, T0 + 1)).toEqual([]);
+    expect(store.fetch({ ...request, durable: 'whole' }, T0 + 1001).map((d) => [d.streamSeq, d.deliveries])).toEqual([
+      [2, 2],
+    ]);
+  });
 });

@@ -254,17 +254,26 @@ export class SqliteBusStore {
           durable,
         ) as { delivered_seq: number } | undefined;
         if (consumer === undefined) throw new NoStreamError(`consumer ${durable} on ${stream}`);
-        const fresh = this.stmt(
-          `SELECT stream, seq, subject, headers, payload, stored_at FROM messages
-             WHERE stream = ? AND seq > ? AND sp_match(?, subject) ORDER BY seq LIMIT ?`,
-        ).all(stream, consumer.delivered_seq, JSON.stringify(request.filters), room) as MessageRow[];
-        const insert = this.stmt(
-          'INSERT OR REPLACE INTO pending (stream, durable, seq, deliveries, visible_at) VALUES (?, ?, ?, 1, ?)',
-        );
-        for (const row of fresh) {
-          insert.run(stream, durable, row.seq, visibleAt);
-          out.push(toDelivery(row, 1));
+        // A filter set that covers the whole stream needs no per-row match (a JS callback per row otherwise).
+        const fresh = (
+          this.coversStream(stream, request.filters)
+            ? this.stmt(
+                `SELECT stream, seq, subject, headers, payload, stored_at FROM messages
+                   WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?`,
+              ).all(stream, consumer.delivered_seq, room)
+            : this.stmt(
+                `SELECT stream, seq, subject, headers, payload, stored_at FROM messages
+                   WHERE stream = ? AND seq > ? AND sp_match(?, subject) ORDER BY seq LIMIT ?`,
+              ).all(stream, consumer.delivered_seq, JSON.stringify(request.filters), room)
+        ) as MessageRow[];
+        // One statement marks the whole page pending (seqs as a JSON array), not one per message.
+        if (fresh.length > 0) {
+          this.stmt(
+            `INSERT OR REPLACE INTO pending (stream, durable, seq, deliveries, visible_at)
+               SELECT ?, ?, value, 1, ? FROM json_each(?)`,
+          ).run(stream, durable, visibleAt, JSON.stringify(fresh.map((row) => row.seq)));
         }
+        for (const row of fresh) out.push(toDelivery(row, 1));
         // A short page means everything up to the stream's end was looked at (non-matching ones skipped).
         const last = fresh.at(-1);
         const deliveredSeq =
@@ -305,6 +314,22 @@ export class SqliteBusStore {
 
   ack(stream: string, durable: string, seq: number): void {
     this.stmt('DELETE FROM pending WHERE stream = ? AND durable = ? AND seq = ?').run(stream, durable, seq);
+  }
+
+  /** Acks many deliveries of one consumer in one statement. */
+  ackMany(stream: string, durable: string, seqs: readonly number[]): void {
+    if (seqs.length === 0) return;
+    this.stmt('DELETE FROM pending WHERE stream = ? AND durable = ? AND seq IN (SELECT value FROM json_each(?))').run(
+      stream,
+      durable,
+      JSON.stringify(seqs),
+    );
+  }
+
+  /** True when `filters` admit every subject the stream captures (e.g. `sealpost.audit.>` on SEALPOST_AUDIT). */
+  private coversStream(stream: string, filters: readonly string[]): boolean {
+    const spec = this.specs.get(stream);
+    return spec !== undefined && spec.subjects.every((subject) => filters.includes(subject) || filters.includes('>'));
   }
 
   retryAt(stream: string, durable: string, seq: number, visibleAt: number): void {

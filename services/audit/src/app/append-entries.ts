@@ -37,9 +37,10 @@ export class NotLeaderError extends Error {
   readonly code = 'AUDIT_NOT_LEADER';
 }
 
+/** A group of entries submitted together (one bus batch): one promise, not one per entry. */
 interface Pending {
-  readonly entry: AuditEntry;
-  readonly resolve: (index: number) => void;
+  readonly entries: readonly AuditEntry[];
+  readonly resolve: (indices: number[]) => void;
   readonly reject: (err: unknown) => void;
 }
 
@@ -76,26 +77,45 @@ export class FencedLogWriter {
   }
 
   /** Appends one entry (grouped with others submitted meanwhile); resolves to its index once committed. */
-  submit(entry: AuditEntry): Promise<number> {
-    if (this.dead !== undefined) return Promise.reject(this.dead);
-    return new Promise<number>((resolve, reject) => {
-      this.queue.push({ entry, resolve, reject });
-      this.flushing ??= this.drain();
-    });
+  async submit(entry: AuditEntry): Promise<number> {
+    const [index] = await this.append([entry]);
+    return index!;
   }
 
-  /** Appends many entries as one group (or more, above maxBatch); resolves to their indices. */
+  /** Appends many entries as one group (or more, above maxBatch); resolves to their indices once committed. */
   append(entries: readonly AuditEntry[]): Promise<number[]> {
-    return Promise.all(entries.map((e) => this.submit(e)));
+    if (this.dead !== undefined) return Promise.reject(this.dead);
+    if (entries.length > this.maxBatch) {
+      const chunks: Promise<number[]>[] = [];
+      for (let at = 0; at < entries.length; at += this.maxBatch) {
+        chunks.push(this.append(entries.slice(at, at + this.maxBatch)));
+      }
+      return Promise.all(chunks).then((parts) => parts.flat());
+    }
+    return new Promise<number[]>((resolve, reject) => {
+      this.queue.push({ entries, resolve, reject });
+      this.flushing ??= this.drain();
+    });
   }
 
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0 && this.dead === undefined) {
-        const batch = this.queue.splice(0, this.maxBatch);
+        // Whole groups, up to maxBatch entries per store write (at least one group).
+        let take = 1;
+        let count = this.queue[0]!.entries.length;
+        while (take < this.queue.length && count + this.queue[take]!.entries.length <= this.maxBatch) {
+          count += this.queue[take]!.entries.length;
+          take += 1;
+        }
+        const batch = this.queue.splice(0, take);
         try {
-          const indices = await this.write(batch.map((p) => p.entry));
-          batch.forEach((p, i) => p.resolve(indices[i]!));
+          const indices = await this.write(batch.length === 1 ? batch[0]!.entries : batch.flatMap((p) => p.entries));
+          let at = 0;
+          for (const p of batch) {
+            p.resolve(indices.slice(at, at + p.entries.length));
+            at += p.entries.length;
+          }
         } catch (err) {
           batch.forEach((p) => p.reject(err));
           if (err instanceof AuditStoreError && err.code === 'FENCED') this.close(new NotLeaderError(err.message));

@@ -117,27 +117,38 @@ function requireString(value: unknown, field: string): string {
  */
 export function encodeAuditEntry(entry: AuditEntry): Buffer {
   if (typeof entry !== 'object' || entry === null) throw malformed('entry must be an object');
-  const before = STRING_FIELDS_BEFORE.map((f) => Buffer.from(requireString(entry[f], f), 'utf8'));
+  // Strings are measured, then written straight into one buffer: this runs once per appended entry.
+  const before = STRING_FIELDS_BEFORE.map((f) => requireString(entry[f], f));
   if (!Array.isArray(entry.resourceIds)) throw malformed('must be an array', 'resourceIds');
   if (entry.resourceIds.length > U32_MAX) throw malformed('has too many items', 'resourceIds');
-  const resources = entry.resourceIds.map((r, i) => Buffer.from(requireString(r, `resourceIds[${i}]`), 'utf8'));
-  const after = STRING_FIELDS_AFTER.map((f) => Buffer.from(requireString(entry[f], f), 'utf8'));
+  const resources = entry.resourceIds.map((r, i) => requireString(r, `resourceIds[${i}]`));
+  const after = STRING_FIELDS_AFTER.map((f) => requireString(entry[f], f));
   if (!Number.isSafeInteger(entry.occurredAt) || entry.occurredAt < 0) {
     throw malformed('must be a non-negative integer number of milliseconds', 'occurredAt');
   }
-  const strings = [...before, ...resources, ...after];
-  for (const s of strings) if (s.length > U32_MAX) throw malformed('a field is longer than 2^32 − 1 bytes');
-  const total = 1 + strings.reduce((n, s) => n + 4 + s.length, 0) + 4 + 8;
+  let total = 1 + 4 + 8;
+  const measure = (list: readonly string[]): number[] =>
+    list.map((v) => {
+      const n = Buffer.byteLength(v, 'utf8');
+      if (n > U32_MAX) throw malformed('a field is longer than 2^32 − 1 bytes');
+      total += 4 + n;
+      return n;
+    });
+  const lenBefore = measure(before);
+  const lenResources = measure(resources);
+  const lenAfter = measure(after);
   const out = Buffer.allocUnsafe(total);
   let at = out.writeUInt8(AUDIT_ENTRY_VERSION, 0);
-  const put = (s: Buffer): void => {
-    at = out.writeUInt32BE(s.length, at);
-    at += s.copy(out, at);
+  const put = (list: readonly string[], lengths: readonly number[]): void => {
+    for (let k = 0; k < list.length; k++) {
+      at = out.writeUInt32BE(lengths[k]!, at);
+      at += out.write(list[k]!, at, 'utf8');
+    }
   };
-  before.forEach(put);
+  put(before, lenBefore);
   at = out.writeUInt32BE(resources.length, at);
-  resources.forEach(put);
-  after.forEach(put);
+  put(resources, lenResources);
+  put(after, lenAfter);
   at = out.writeBigUInt64BE(BigInt(entry.occurredAt), at);
   if (at !== total) throw new Error('audit entry encoder wrote an unexpected length');
   return out;

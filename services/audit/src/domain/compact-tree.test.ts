@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  CachedNodeReader,
   MemoryNodeStore,
   type NodeId,
   type NodeReader,
@@ -280,5 +281,56 @@ describe('flatIndex', () => {
     expect(flatIndex(0, 0)).toBe(0);
     expect(flatIndex(1, 0)).toBe(1);
     expect(flatIndex(0, 1)).toBe(2);
+  });
+});
+
+describe('CachedNodeReader', () => {
+  /** A MemoryNodeStore that counts the nodes it is asked for, answering asynchronously like a remote store. */
+  class CountingStore implements NodeReader {
+    reads = 0;
+    constructor(readonly inner: MemoryNodeStore) {}
+    async get(level: number, index: number): Promise<Uint8Array | undefined> {
+      this.reads += 1;
+      return this.inner.get(level, index);
+    }
+    async getMany(ids: readonly NodeId[]): Promise<(Uint8Array | undefined)[]> {
+      this.reads += ids.length;
+      return this.inner.getMany(ids);
+    }
+  }
+  const hashes = Array.from({ length: 300 }, (_, i) => leafHash(Buffer.from(`entry ${i}`)));
+  const mem = new MemoryNodeStore();
+  mem.put(appendLeaves(emptyFrontier(), hashes).newNodes);
+
+  it('serves the same proofs as the store, reading the upper levels only once', async () => {
+    const counting = new CountingStore(mem);
+    const cached = new CachedNodeReader(counting, 2);
+    for (const i of [0, 17, 128, 255, 299]) {
+      expect(await inclusionProofFromStore(cached, i, 300, 300)).toEqual(
+        await inclusionProofFromStore(mem, i, 300, 300),
+      );
+      expect(await consistencyProofFromStore(cached, i + 1, 300, 300)).toEqual(
+        await consistencyProofFromStore(mem, i + 1, 300, 300),
+      );
+    }
+    const firstPass = counting.reads;
+    for (const i of [0, 17, 128, 255, 299]) await inclusionProofFromStore(cached, i, 300, 300);
+    // Second pass: levels ≥ 2 come from memory, only the two lowest levels are read again.
+    expect(counting.reads - firstPass).toBeLessThanOrEqual(5 * 2);
+    expect(cached.size).toBeGreaterThan(0);
+  });
+
+  it('never caches a missing node (it is reported each time) and stays within its bound', async () => {
+    const sparse = new MemoryNodeStore();
+    const cached = new CachedNodeReader(sparse, 0, 4, 30);
+    await expect(inclusionProofFromStore(cached, 3, 8, 8)).rejects.toMatchObject({ code: 'NODE_MISSING' });
+    expect(cached.size).toBe(0);
+    const full = new CachedNodeReader(mem, 0, 4, 30);
+    for (let i = 0; i < 50; i++) await inclusionProofFromStore(full, i, 300, 300);
+    expect(full.size).toBeLessThanOrEqual(4);
+    // Proofs handed out are fresh buffers: changing one does not change what the next proof reads.
+    const proof = await inclusionProofFromStore(full, 1, 300, 300);
+    for (const p of proof) p.fill(0);
+    expect(await inclusionProofFromStore(full, 1, 300, 300)).toEqual(await inclusionProofFromStore(mem, 1, 300, 300));
   });
 });

@@ -104,7 +104,9 @@ export type HashPlan = readonly (readonly NodeId[])[];
 
 /** Every node a plan reads, in order (a plan reads at most ~2·log2(n) nodes). */
 export function nodesOf(plan: HashPlan): NodeId[] {
-  return plan.flat();
+  const out: NodeId[] = [];
+  for (const part of plan) for (const id of part) out.push(id); // Array.prototype.flat is slow on the proof path
+  return out;
 }
 
 /** Turns the hashes of `nodesOf(plan)` (same order) into the plan's output hashes. */
@@ -338,4 +340,80 @@ export class MemoryNodeStore implements NodeReader {
   get count(): number {
     return this.nodes.size;
   }
+}
+
+/**
+ * A NodeReader that keeps the upper levels of the tree in memory, for serving proofs: every proof reads the same
+ * few high nodes, and a stored node never changes once written, so a cached hash stays right. Nodes at
+ * `pinnedLevel` and above (n / 2^pinnedLevel of them) are kept for good; nodes from `minLevel` up to there, at most
+ * `maxNodes` of them, the oldest dropped first. Verification must read the store itself, not through this: it looks
+ * for nodes changed behind the writer's back.
+ */
+export class CachedNodeReader implements NodeReader {
+  private readonly pinned = new Map<number, Uint8Array>();
+  private readonly recent = new Map<number, Uint8Array>();
+
+  constructor(
+    private readonly inner: NodeReader,
+    private readonly minLevel = 4,
+    private readonly maxNodes = 1 << 18,
+    private readonly pinnedLevel = 16,
+  ) {}
+
+  get(level: number, index: number): Awaitable<Uint8Array | undefined> {
+    const hit = this.lookup(level, index);
+    if (hit) return hit;
+    const got = this.inner.get(level, index);
+    return isThenable(got) ? got.then((h) => this.keep(level, index, h)) : this.keep(level, index, got);
+  }
+
+  getMany(ids: readonly NodeId[]): Awaitable<readonly (Uint8Array | undefined)[]> {
+    const out = new Array<Uint8Array | undefined>(ids.length);
+    const missing: NodeId[] = [];
+    const at: number[] = [];
+    for (let k = 0; k < ids.length; k++) {
+      const id = ids[k]!;
+      const hit = this.lookup(id.level, id.index);
+      if (hit) out[k] = hit;
+      else {
+        missing.push(id);
+        at.push(k);
+      }
+    }
+    if (missing.length === 0) return out;
+    const fill = (got: readonly (Uint8Array | undefined)[]): (Uint8Array | undefined)[] => {
+      for (let j = 0; j < missing.length; j++) out[at[j]!] = this.keep(missing[j]!.level, missing[j]!.index, got[j]);
+      return out;
+    };
+    const got = this.inner.getMany(missing);
+    return isThenable(got) ? got.then(fill) : fill(got);
+  }
+
+  /** Cached nodes (for tests and metrics). */
+  get size(): number {
+    return this.pinned.size + this.recent.size;
+  }
+
+  private lookup(level: number, index: number): Uint8Array | undefined {
+    if (level < this.minLevel) return undefined;
+    return (level >= this.pinnedLevel ? this.pinned : this.recent).get(flatIndex(level, index));
+  }
+
+  private keep(level: number, index: number, hash: Uint8Array | undefined): Uint8Array | undefined {
+    // Only well-formed hashes: a missing or malformed node must be re-read (and reported) every time.
+    if (hash === undefined || level < this.minLevel || hash.length !== HASH_SIZE) return hash;
+    // Our own copy: the store's buffer is not ours to keep. Like MemoryNodeStore, what get/getMany return is
+    // read-only for callers (the proof functions only read it and return fresh hashes).
+    const copy = Buffer.from(hash);
+    if (level >= this.pinnedLevel) this.pinned.set(flatIndex(level, index), copy);
+    else {
+      if (this.recent.size >= this.maxNodes) this.recent.delete(this.recent.keys().next().value!);
+      this.recent.set(flatIndex(level, index), copy);
+    }
+    return copy;
+  }
+}
+
+function isThenable<T>(v: Awaitable<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown } | undefined)?.then === 'function';
 }

@@ -53,6 +53,16 @@ export function leafHash(entry: Uint8Array): Buffer {
   return hashOnce('sha256', leafScratch.subarray(0, n), 'buffer');
 }
 
+/** leafHash of `bytes[start, end)` without a view per entry (verification reads entries as concatenated pages). */
+export function leafHashAt(bytes: Buffer, start: number, end: number): Buffer {
+  const n = end - start + 1;
+  if (n > SCRATCH_LIMIT) return leafHash(bytes.subarray(start, end));
+  if (n > leafScratch.length) leafScratch = Buffer.alloc(Math.min(SCRATCH_LIMIT, Math.max(n, 2 * leafScratch.length)));
+  leafScratch[0] = 0x00;
+  bytes.copy(leafScratch, 1, start, end);
+  return hashOnce('sha256', leafScratch.subarray(0, n), 'buffer');
+}
+
 /** RFC 6962 interior node hash: SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
   if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {

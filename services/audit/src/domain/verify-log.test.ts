@@ -314,3 +314,27 @@ describe('streaming', () => {
     });
   });
 });
+
+describe('LogVerifier.pushChecked (entries and stored hashes as concatenated pages)', () => {
+  const page = Buffer.concat(entries);
+  const hashes = Buffer.concat(stored);
+  const offsets = entries.reduce<number[]>((acc, e) => [...acc, acc[acc.length - 1]! + e.length], [0]);
+
+  it('gives the same verdict as push for an intact log', () => {
+    const v = new LogVerifier({ heads });
+    for (let i = 0; i < N; i++) expect(v.pushChecked(page, offsets[i]!, offsets[i + 1]!, hashes, i * 32)).toBe(true);
+    expect(v.storedMismatch).toBeUndefined();
+    expect(v.finish()).toEqual(verifyLogSync({ entries, heads, storedLeafHashes: stored }));
+  });
+
+  it('stops at the first entry that differs from its stored hash, deciding nothing', () => {
+    const altered = Buffer.from(hashes);
+    altered[37 * 32 + 5]! ^= 1;
+    const v = new LogVerifier({ heads });
+    let i = 0;
+    while (i < N && v.pushChecked(page, offsets[i]!, offsets[i + 1]!, altered, i * 32)) i++;
+    expect(i).toBe(37);
+    expect(v.storedMismatch).toBe(37);
+    expect(v.pushChecked(page, offsets[38]!, offsets[39]!, altered, 38 * 32)).toBe(false);
+  });
+});

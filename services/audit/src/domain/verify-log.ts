@@ -20,7 +20,7 @@
  *   inserted or moved — told apart by the neighbouring stored hashes and the entry count.
  * - Fewer entries than a witnessed head's size → ROLLBACK.
  */
-import { emptyRoot, leafHash, nodeHash } from './merkle';
+import { emptyRoot, leafHash, leafHashAt, nodeHash } from './merkle';
 import { type TreeHead, TreeHeadError, validateTreeHead } from './tree-head';
 
 export type LogProblem =
@@ -121,6 +121,7 @@ export class LogVerifier {
   private decided: Found | undefined;
   private leafPending: LeafPending | undefined;
   private rootPending: { readonly checkpoint: Checkpoint; readonly lo: number } | undefined;
+  private mismatchAt: number | undefined;
 
   constructor(options: LogVerifierOptions = {}) {
     this.stored = options.storedLeafHashes;
@@ -196,7 +197,32 @@ export class LogVerifier {
       this.decided = { problem: 'ENTRY_INVALID', index: i, detail: `entry ${i} is not bytes` };
       return false;
     }
-    const h = leafHash(entry);
+    return this.pushHash(leafHash(entry));
+  }
+
+  /**
+   * Fast path for stores that read entries as pages: adds the entry `bytes[start, end)` and checks its hash against
+   * the stored leaf hash `stored[at, at + 32)`. Returns false once settled, or — with `storedMismatch` set and
+   * nothing decided — at the first entry that differs from its stored hash; the caller then re-verifies with
+   * `storedLeafHashes` to name the problem. Only for verifiers built without `storedLeafHashes`.
+   */
+  pushChecked(bytes: Buffer, start: number, end: number, stored: Buffer, at: number): boolean {
+    if (this.decided || this.mismatchAt !== undefined) return false;
+    const h = leafHashAt(bytes, start, end);
+    if (h.compare(stored, at, at + 32) !== 0) {
+      this.mismatchAt = this.size;
+      return false;
+    }
+    return this.pushHash(h);
+  }
+
+  /** Set by pushChecked: the first index whose entry differs from the stored leaf hash given with it. */
+  get storedMismatch(): number | undefined {
+    return this.mismatchAt;
+  }
+
+  private pushHash(h: Buffer): boolean {
+    const i = this.size;
     const pending = this.leafPending;
     if (pending) {
       if (pending.next === undefined) pending.next = h;

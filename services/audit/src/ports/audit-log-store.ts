@@ -39,6 +39,20 @@ export interface StoredLeaf {
   readonly leafHash: Buffer;
 }
 
+/** See AuditLogStore.readVerifyPage. */
+export interface VerifyPage {
+  /** Entries found in the range, and whether they are exactly the indices [start, start + count) with no gap. */
+  readonly count: number;
+  readonly contiguous: boolean;
+  /** The canonical bytes of those entries, in index order, back to back. */
+  readonly bytes: Buffer;
+  /** Byte length of each entry in `bytes`. */
+  readonly lengths: readonly number[];
+  /** Stored leaf hashes (level-0 nodes) of the same range, 32 bytes each, in index order. */
+  readonly leafHashes: Buffer;
+  readonly leafHashCount: number;
+}
+
 /** One grouped append: leaves [expectedSize, expectedSize + leaves.length) plus every node they complete. */
 export interface AppendBatch {
   readonly expectedSize: number;
@@ -119,6 +133,12 @@ export interface AuditLogStore extends NodeReader {
    * order; a missing node is `undefined`. One range read: verification compares them with the entries.
    */
   getLeafHashes(start: number, end: number): Promise<(Buffer | undefined)[]>;
+  /**
+   * Optional fast path for verification: one page of committed entries [start, end) (end clamped to the head) with
+   * their stored leaf hashes, as two concatenated buffers — no object per entry. Verification falls back to
+   * getEntries + getLeafHashes when a store lacks it or a page is irregular.
+   */
+  readVerifyPage?(start: number, end: number): Promise<VerifyPage>;
   /** Entries below this index were pruned (their bytes and query columns are gone; their tree nodes stay). */
   prunedBefore(): Promise<number>;
   /**

@@ -7,6 +7,7 @@ import { assertTenantAccess } from '@sealpost/access';
 import { AppError, unary, type CallContext } from '@sealpost/server';
 import type { auditV1 } from '@sealpost/proto';
 import {
+  CachedNodeReader,
   ProofError,
   TreeError,
   consistencyProofFromStore,
@@ -105,6 +106,8 @@ export interface AuditLogHandlerDeps {
 /** Read-side implementation of `sealpost.audit.v1.AuditLog` over an AuditLogStore. */
 export function createAuditLogHandlers(deps: AuditLogHandlerDeps): auditV1.AuditLogServer {
   const { store } = deps;
+  // Proofs read the upper tree levels from memory (stored nodes never change); only the low levels hit the store.
+  const nodes = new CachedNodeReader(store);
 
   const latestHead = async (): Promise<StoredTreeHead> => {
     const head = await store.latestTreeHead();
@@ -163,7 +166,7 @@ export function createAuditLogHandlers(deps: AuditLogHandlerDeps): auditV1.Audit
       if (leaf.index >= size) {
         throw outOfRange('ENTRY_AFTER_TREE_SIZE', `the entry is at index ${leaf.index}, outside [0, ${size})`);
       }
-      const hashes = await inclusionProofFromStore(store, leaf.index, size, committed);
+      const hashes = await inclusionProofFromStore(nodes, leaf.index, size, committed);
       return {
         leafIndex: String(leaf.index),
         treeSize: String(size),
@@ -178,7 +181,7 @@ export function createAuditLogHandlers(deps: AuditLogHandlerDeps): auditV1.Audit
       const second = count(req.secondSize, 'second_size');
       if (first > second) throw invalid('first_size', 'must not exceed second_size');
       const committed = await requireCommitted(second, 'second_size');
-      const hashes = await consistencyProofFromStore(store, first, second, committed);
+      const hashes = await consistencyProofFromStore(nodes, first, second, committed);
       return { firstSize: String(first), secondSize: String(second), hashes };
     }),
 
