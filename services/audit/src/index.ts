@@ -69,3 +69,4 @@ export {
   type AuditServiceOptions,
   type RunningAuditService,
 } from './service';
+export { AuditMetrics, type AppendOutcome } from './app/audit-metrics';

@@ -21,7 +21,8 @@ import { KmsEs256Signer } from './adapters/signing/kms-es256-signer';
 import { LocalEd25519Signer } from './adapters/signing/local-ed25519-signer';
 import { SqliteAuditLogStore } from './adapters/sqlite/sqlite-audit-log-store';
 import { FileWitness, readTreeHeadFile } from './adapters/witness/file-witness';
-import { AuditAppender } from './app/append-entries';
+import { AUDIT_APPENDER_LEASE, AuditAppender } from './app/append-entries';
+import { AuditMetrics } from './app/audit-metrics';
 import { RetentionSchedule } from './app/retention-schedule';
 import { type TreeHeadPublisher, TreeHeadSchedule } from './app/sign-tree-head';
 import type { PruneAuditLogResult } from './app/verify';
@@ -192,9 +193,11 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
       logger?.warn({ where, code }, 'audit service error');
     };
 
+    const metrics = new AuditMetrics(AUDIT_APPENDER_LEASE);
     const schedule = new TreeHeadSchedule({
       store,
       signer,
+      metrics,
       witness: new FileWitness(config.audit.witnessFile),
       logId: AUDIT_LOG_ID,
       publish: treeHeadPublisher(bus),
@@ -209,6 +212,7 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
       bus,
       onAppended: () => schedule.noteAppended(),
       onError: report,
+      metrics,
     });
     appender.start();
     cleanups.push(() => appender.stop());

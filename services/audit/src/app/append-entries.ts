@@ -13,6 +13,7 @@ import {
   type Subscription,
 } from '@sealpost/bus';
 import { LeaseKeeper, type LeaseStore } from '@sealpost/storage';
+import { AuditMetrics } from './audit-metrics';
 import {
   type AuditEntry,
   type AuditEntryRules,
@@ -59,6 +60,11 @@ export class FencedLogWriter {
     readonly token: number,
     private readonly maxBatch = 1000,
   ) {}
+
+  /** Entries in the log as this writer knows it (0 before `open`). */
+  get size(): number {
+    return this.frontier?.size ?? 0;
+  }
 
   /** Fences the store with this token and loads the frontier. Throws AuditStoreError FENCED. */
   async open(): Promise<LogHead> {
@@ -204,6 +210,13 @@ export interface AuditAppenderOptions {
   /** After each committed entry (e.g. to drive tree-head signing). */
   readonly onAppended?: (index: number) => void;
   readonly onError?: (err: unknown, where: string) => void;
+  /** Defaults to the global meter provider's instruments. */
+  readonly metrics?: AuditMetrics;
+}
+
+/** `sealpost.audit.<source>.…` → source, for counting events that could not become entries. */
+function sourceOfSubject(subject: string): string {
+  return subject.split('.')[2] ?? 'unknown';
 }
 
 /** Runs the appender: waits for the lease, fences, consumes `sealpost.audit.>` and appends. */
@@ -212,8 +225,10 @@ export class AuditAppender {
   private writer: FencedLogWriter | undefined;
   private subscription: Subscription | undefined;
   private tenure: Promise<void> = Promise.resolve();
+  private readonly metrics: AuditMetrics;
 
   constructor(private readonly opts: AuditAppenderOptions) {
+    this.metrics = opts.metrics ?? new AuditMetrics(AUDIT_APPENDER_LEASE);
     this.keeper = new LeaseKeeper({
       store: opts.leaseStore,
       name: AUDIT_APPENDER_LEASE,
@@ -252,6 +267,8 @@ export class AuditAppender {
       return;
     }
     this.writer = writer;
+    this.metrics.leaseHeld(true);
+    this.metrics.size(writer.size);
     signal.addEventListener('abort', () => {
       writer.close(new NotLeaderError('lease lost'));
       this.tenure = this.tenure.then(() => this.end());
@@ -280,6 +297,7 @@ export class AuditAppender {
   private async end(): Promise<void> {
     const sub = this.subscription;
     this.subscription = undefined;
+    if (this.writer) this.metrics.leaseHeld(false);
     this.writer?.close();
     this.writer = undefined;
     await sub?.stop();
@@ -290,10 +308,15 @@ export class AuditAppender {
     try {
       entry = entryFromAuditEvent(event, this.opts.rules);
     } catch (err) {
-      if (err instanceof AuditEventRejectedError) throw new PoisonMessageError(err.reason, { cause: err });
+      if (err instanceof AuditEventRejectedError) {
+        this.metrics.entries(sourceOfSubject(event.subject), 'rejected');
+        throw new PoisonMessageError(err.reason, { cause: err });
+      }
       throw err;
     }
     const index = await writer.submit(entry);
+    this.metrics.entries(entry.sourceService, 'ok');
+    this.metrics.size(writer.size);
     this.opts.onAppended?.(index);
   }
 
@@ -306,11 +329,14 @@ export class AuditAppender {
         entries.push(entryFromAuditEvent(event, this.opts.rules));
       } catch (err) {
         if (!(err instanceof AuditEventRejectedError)) throw err;
+        this.metrics.entries(sourceOfSubject(event.subject), 'rejected');
         failures.set(event.id, new PoisonMessageError(err.reason, { cause: err }));
       }
     }
     // A throw (store error, lost lease) fails the whole batch: redelivered, and appended once by entry id.
     const indices = entries.length > 0 ? await writer.append(entries) : [];
+    for (const entry of entries) this.metrics.entries(entry.sourceService, 'ok');
+    this.metrics.size(writer.size);
     for (const index of indices) this.opts.onAppended?.(index);
     return failures.size > 0 ? { failures } : undefined;
   }

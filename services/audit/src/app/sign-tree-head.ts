@@ -8,6 +8,7 @@ import { type TreeHead, encodeTreeHeadPayload, parseTreeHeadPayload } from '../d
 import type { AuditLogStore, StoredTreeHead } from '../ports/audit-log-store';
 import { TREE_HEAD_JWS_TYPE, type TreeHeadSigner } from '../ports/tree-head-signer';
 import type { TreeHeadWitness } from '../ports/witness';
+import type { AuditMetrics } from './audit-metrics';
 
 /** Publishes a signed head as `TreeHeadSigned` on `sealpost.treehead.<logId>.signed` (see service.ts). */
 export type TreeHeadPublisher = (head: StoredTreeHead) => Promise<void>;
@@ -19,6 +20,7 @@ export interface SignTreeHeadDeps {
   readonly logId: string;
   readonly publish?: TreeHeadPublisher;
   readonly now?: () => number;
+  readonly metrics?: AuditMetrics;
 }
 
 /** Signs the current head; stores it, then witnesses it, then publishes it. Returns the stored head. */
@@ -33,7 +35,13 @@ export async function signTreeHead(deps: SignTreeHeadDeps): Promise<StoredTreeHe
   const jws = await deps.signer.sign(encodeTreeHeadPayload(treeHead));
   const stored: StoredTreeHead = { ...treeHead, jws, kid: deps.signer.kid };
   await deps.store.putTreeHead(stored);
-  await deps.witness.record(stored);
+  try {
+    await deps.witness.record(stored);
+  } catch (err) {
+    deps.metrics?.treeHead(deps.witness.kind, 'failed');
+    throw err;
+  }
+  deps.metrics?.treeHead(deps.witness.kind, 'ok');
   await deps.publish?.(stored);
   return stored;
 }

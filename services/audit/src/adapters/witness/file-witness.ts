@@ -5,6 +5,8 @@ import type { TreeHeadWitness } from '../../ports/witness';
 
 /** Witness appending one JSON line per signed tree head to a file (fsynced), outside the database. */
 export class FileWitness implements TreeHeadWitness {
+  readonly kind = 'file';
+
   constructor(readonly file: string) {}
 
   async record(head: StoredTreeHead): Promise<void> {
