@@ -8,7 +8,15 @@ export { upsertContact, type UpsertContactInput, type UpsertContactResult } from
 export { getContact } from './app/get-contact';
 export { listContacts, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type ListContactsResult } from './app/list-contacts';
 export { findContacts, FIND_AUDIT_ACTION, type FindContactsInput, type FindContactsResult } from './app/find-contacts';
-export { importContacts, type ImportRow, type ImportRowOutcome, type ImportRowResult } from './app/import-contacts';
+export {
+  importContacts,
+  type ImportOptions,
+  type ImportRow,
+  type ImportRowOutcome,
+  type ImportRowResult,
+} from './app/import-contacts';
+export * from './ports/import-batch-writer';
+export { SqliteImportBatchWriter } from './adapters/sqlite/sqlite-import-batch-writer';
 export { CONTACT_UPSERTED, contactUpsertedEvent } from './app/contact-events';
 export type { MaskedContactView } from './app/masked-contact';
 export type { VaultDeps } from './app/vault-deps';
@@ -71,11 +79,4 @@ export { SqliteKeyInventory } from './adapters/sqlite/sqlite-key-store';
 export { MongoErasureRepository } from './adapters/mongo/mongo-erasure-repository';
 export { MongoOperationRepository } from './adapters/mongo/mongo-operation-repository';
 export { MongoKeyInventory } from './adapters/mongo/mongo-key-store';
-export {
-  VAULT_ACCESS_POLICY,
-  openReceiptSigner,
-  openVaultRuntime,
-  tenantPoliciesOf,
-  vaultQuotasOf,
-  type VaultRuntime,
-} from './service';
+export { openReceiptSigner, openVaultRuntime, tenantPoliciesOf, vaultQuotasOf, type VaultRuntime } from './service';

@@ -9,7 +9,6 @@ import {
   DEFAULT_ACCESS_POLICY,
   createAccessInterceptor,
   createOperatorTokenVerifier,
-  definePolicy,
   type AccessPolicy,
 } from '@sealpost/access';
 import { OutboxRelay, type ServiceBus } from '@sealpost/bus';
@@ -40,6 +39,7 @@ import {
 } from './adapters/mongo/mongo-key-store';
 import { SqliteContactRepository } from './adapters/sqlite/sqlite-contact-repository';
 import { openSqliteContactStore } from './adapters/sqlite/sqlite-contact-store';
+import { SqliteImportBatchWriter } from './adapters/sqlite/sqlite-import-batch-writer';
 import { SqliteIndexEntryRepository } from './adapters/sqlite/sqlite-index-entry-repository';
 import {
   KEY_STORE_FILE_NAME,
@@ -60,6 +60,7 @@ import type { VaultDeps } from './app/vault-deps';
 import { createVaultQuotas, type VaultQuotas } from './domain';
 import type { ContactRepository } from './ports/contact-repository';
 import type { ErasureRepository } from './ports/erasure-repository';
+import type { ImportBatchWriter } from './ports/import-batch-writer';
 import type { IndexEntryRepository } from './ports/index-entry-repository';
 import type { KeyInventory } from './ports/key-inventory';
 import type { OperationRepository } from './ports/operation-repository';
@@ -82,28 +83,11 @@ export interface ContactVaultServiceOptions {
   readonly policies?: TenantPolicies;
   /** Outbox relay poll interval (default 500 ms). */
   readonly relayPollMs?: number;
-  /** Access table (default: the seed table plus GetOperation, see `VAULT_ACCESS_POLICY`). */
+  /** Access table (default: the seed table, `DEFAULT_ACCESS_POLICY`). */
   readonly accessPolicy?: AccessPolicy;
   /** Contacts per ResolveRecipients batch (default 100). */
   readonly resolveBatchSize?: number;
 }
-
-const GET_OPERATION = '/sealpost.vault.v1.ContactVault/GetOperation';
-
-/**
- * The seed access table with GetOperation added when it lacks it (permission `contacts:read`; the handler also
- * checks the operation's tenant). TODO(access): move this row into @sealpost/access's DEFAULT_METHOD_RULES.
- */
-export const VAULT_ACCESS_POLICY: AccessPolicy =
-  DEFAULT_ACCESS_POLICY.methods[GET_OPERATION] !== undefined
-    ? DEFAULT_ACCESS_POLICY
-    : definePolicy({
-        roles: DEFAULT_ACCESS_POLICY.roles,
-        methods: {
-          ...DEFAULT_ACCESS_POLICY.methods,
-          [GET_OPERATION]: { permission: 'contacts:read', sensitive: false, purposeRequired: false, services: [] },
-        },
-      });
 
 export interface RunningContactVaultService {
   readonly endpoint: { readonly grpc: string; readonly health: string };
@@ -121,6 +105,8 @@ export interface OpenedVaultStores {
   readonly erasures: ErasureRepository;
   readonly operations: OperationRepository;
   readonly inventory: KeyInventory;
+  /** Batched import writes (SQLite); absent on MongoDB, where import goes row by row. */
+  readonly importBatch?: ImportBatchWriter;
   close(): Promise<void>;
 }
 
@@ -162,6 +148,7 @@ export async function openVaultStores(config: SealpostConfig): Promise<OpenedVau
       erasures: new SqliteErasureRepository(contactDb),
       operations: new SqliteOperationRepository(contactDb),
       inventory: new SqliteKeyInventory(keyDb),
+      importBatch: new SqliteImportBatchWriter(contactDb, keyDb),
       async close() {
         contactDb.close();
         keyDb.close();
@@ -234,6 +221,7 @@ export function createVaultDeps(options: {
     cipher: new ContactCipher({ keys: options.keys, dataKeys: options.stores.dataKeys }),
     policies: options.policies ?? new StaticTenantPolicies(),
     inventory: options.stores.inventory,
+    ...(options.stores.importBatch ? { importBatch: options.stores.importBatch } : {}),
   };
 }
 
@@ -355,7 +343,7 @@ export async function startContactVaultService(
       health: { address: config.grpc.health },
       interceptors: [
         createAccessInterceptor({
-          policy: options.accessPolicy ?? VAULT_ACCESS_POLICY,
+          policy: options.accessPolicy ?? DEFAULT_ACCESS_POLICY,
           trustDomain: config.trustDomain,
           verifier,
           stepUpWindowSeconds: config.auth.stepUpWindowSeconds,

@@ -185,6 +185,110 @@ describeRepositoryContract<VaultCtx>(
       });
     });
 
+    describe('ErasureRepository', () => {
+      const ledgerEntry = (erasureId: string, tenantId = T1) => ({
+        tenantId,
+        contactId: `ct_${erasureId}`,
+        erasureId,
+        erasedAt: new Date(1_700_000_000_000),
+      });
+
+      it('keeps the ledger in erasure-id order across tenants, idempotent on the erasure id, paged', async () => {
+        const repo = ctx().stores.erasures;
+        for (const id of ['er_03', 'er_01', 'er_02'])
+          await repo.appendLedger(ledgerEntry(id, id === 'er_02' ? T2 : T1));
+        await repo.appendLedger(ledgerEntry('er_01'));
+        expect(await repo.ledger({ limit: 10 })).toEqual([
+          ledgerEntry('er_01'),
+          ledgerEntry('er_02', T2),
+          ledgerEntry('er_03'),
+        ]);
+        expect(await repo.ledger({ after: 'er_01', limit: 1 })).toEqual([ledgerEntry('er_02', T2)]);
+        expect(await repo.ledger({ after: 'er_03', limit: 10 })).toEqual([]);
+      });
+
+      it('stores suppression tombstones once and finds them only under the same tenant, kind and version', async () => {
+        const repo = ctx().stores.erasures;
+        const t = {
+          tenantId: T1,
+          fieldKind: 'email' as const,
+          normVersion: 1,
+          value: 'S'.repeat(43),
+          erasureId: 'er_1',
+          createdAt: new Date(1_700_000_000_000),
+        };
+        await repo.putSuppression(t);
+        await repo.putSuppression({ ...t, erasureId: 'er_2' });
+        expect(await repo.isSuppressed(T1, 'email', 1, t.value)).toBe(true);
+        expect(await repo.isSuppressed(T2, 'email', 1, t.value)).toBe(false);
+        expect(await repo.isSuppressed(T1, 'phone', 1, t.value)).toBe(false);
+        expect(await repo.isSuppressed(T1, 'email', 2, t.value)).toBe(false);
+        expect(await repo.isSuppressed(T1, 'email', 1, 'T'.repeat(43))).toBe(false);
+      });
+    });
+
+    describe('OperationRepository', () => {
+      it('saves, replaces by id and reads back operations', async () => {
+        const repo = ctx().stores.operations;
+        const op = {
+          operationId: 'op_1',
+          kind: 'erase-contact' as const,
+          tenantId: T1,
+          done: false,
+          progress: 0.25,
+          result: '',
+          errorReason: '',
+          createdAt: new Date(1_700_000_000_000),
+          updatedAt: new Date(1_700_000_000_000),
+        };
+        expect(await repo.get('op_1')).toBeUndefined();
+        await repo.save(op);
+        expect(await repo.get('op_1')).toEqual(op);
+        const done = { ...op, done: true, progress: 1, result: 'a.b.c', updatedAt: new Date(1_700_000_001_000) };
+        await repo.save(done);
+        expect(await repo.get('op_1')).toEqual(done);
+        await repo.save({ ...op, operationId: 'op_2', kind: 'rotate-tenant-key', tenantId: T2 });
+        expect((await repo.get('op_2'))?.kind).toBe('rotate-tenant-key');
+        expect(await repo.get('op_1')).toEqual(done);
+      });
+    });
+
+    describe('KeyInventory (key-store rewrap bookkeeping)', () => {
+      const key = (id: string, kekVersion: number) => ({
+        dataKeyId: id.padEnd(22, 'A'),
+        kekVersion,
+        wrapped: Uint8Array.from([kekVersion, 0, 1]),
+      });
+
+      it('lists and counts contacts by KEK version as data keys are rewrapped, paged in id order', async () => {
+        const { dataKeys, inventory } = ctx().stores;
+        for (const c of ['ct_3', 'ct_1', 'ct_2']) await dataKeys.put(T1, c, key(c, 1));
+        await dataKeys.put(T2, 'ct_9', key('ct_9', 1));
+        expect(await inventory.contactsUsingKek(T1, 1, { limit: 10 })).toEqual(['ct_1', 'ct_2', 'ct_3']);
+        expect(await inventory.contactsUsingKek(T1, 1, { after: 'ct_1', limit: 1 })).toEqual(['ct_2']);
+        expect(await dataKeys.rewrap(T1, 'ct_2', key('ct_2', 2))).toBe(true);
+        expect(await inventory.contactsUsingKek(T1, 1, { limit: 10 })).toEqual(['ct_1', 'ct_3']);
+        expect(await inventory.contactsUsingKek(T1, 2, { limit: 10 })).toEqual(['ct_2']);
+        expect(await inventory.countUsingKek(T1, 1)).toBe(2);
+        expect(await inventory.countUsingKek(T1, 2)).toBe(1);
+        expect(await inventory.countDataKeys(T1)).toBe(3);
+        expect(await inventory.countDataKeys(T2)).toBe(1);
+        await dataKeys.delete(T1, 'ct_1');
+        expect(await inventory.countUsingKek(T1, 1)).toBe(1);
+      });
+
+      it('retires versions per tenant and purpose, idempotently', async () => {
+        const { inventory } = ctx().stores;
+        expect(await inventory.retired(T1, 'kek')).toEqual([]);
+        await inventory.retire(T1, 'kek', 1, new Date(1_700_000_000_000));
+        await inventory.retire(T1, 'kek', 1, new Date(1_700_000_000_000));
+        await inventory.retire(T1, 'index', 2, new Date(1_700_000_000_000));
+        expect(await inventory.retired(T1, 'kek')).toEqual([1]);
+        expect(await inventory.retired(T1, 'index')).toEqual([2]);
+        expect(await inventory.retired(T2, 'kek')).toEqual([]);
+      });
+    });
+
     describe('key store adapters (same behaviour as the in-memory reference)', () => {
       const wrapped = (version: number, byte: number): WrappedTenantKey => ({
         tenantId: T1,

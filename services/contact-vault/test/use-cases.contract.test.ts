@@ -17,6 +17,7 @@ import { listContacts } from '../src/app/list-contacts';
 import { upsertContact } from '../src/app/upsert-contact';
 import { VaultError } from '../src/domain';
 import type { AuditPublisher } from '../src/ports/audit-publisher';
+import type { VaultDeps } from '../src/app/vault-deps';
 import { canaries, findForbidden, forbiddenForms } from './support/canaries';
 import { mongoVault, sqliteVault, type VaultCtx } from './support/vault-stores';
 
@@ -420,6 +421,114 @@ describeRepositoryContract<Ctx>(
       ]);
       expect(second.map((r) => r.contactId)).toEqual(first.map((r) => r.contactId));
       expect(await ctx().counts()).toEqual(after);
+    });
+    it('imports in batches exactly as row by row: dedupe, merges, released values and conflicts inside a batch', async () => {
+      const batches: [string, string, string][][] = [
+        [
+          ['ann@example.com', '+447911000001', ''], // created A
+          ['bob@example.com', '', ''], // created B
+          ['ANN@example.com', '', 'Ann'], // updated A (name)
+          ['bob@example.com', '+447911000001', ''], // conflict: A's phone
+          ['cat@example.com', '+447911000002', ''], // created C
+          ['cat@example.com', '+447911000003', ''], // updated C: phone 2 released inside the batch
+          ['dan@example.com', '+447911000002', ''], // created D on the released phone
+          ['ann@example.com', '', 'Ann'], // unchanged
+          ['not-an-email', '', ''], // rejected
+          ['eve@example.com', '+447911000003', ''], // conflict: C's phone
+        ],
+        [
+          ['cat@example.com', '+447911000004', ''], // updated C: stored phone 3 released
+          ['fay@example.com', '+447911000003', ''], // created F on it
+          ['bob@example.com', '', 'Bob'], // updated B
+        ],
+      ];
+      const run = async (tenantId: string, deps: VaultDeps) => {
+        const out: ImportRowResult[][] = [];
+        for (const rows of batches) {
+          const input = rows.map(([email, phone, name], i) => ({
+            tenantId,
+            row: String(i + 2),
+            fields: { email, phone, name },
+          }));
+          out.push(await collect(importContacts(deps, asRows(input))));
+        }
+        // A second run of everything changes nothing.
+        for (const rows of batches) {
+          const input = rows.map(([email, phone, name], i) => ({
+            tenantId,
+            row: String(i + 2),
+            fields: { email, phone, name },
+          }));
+          out.push(await collect(importContacts(deps, asRows(input))));
+        }
+        const ids = new Map<string, string>();
+        const shape = out.map((results) =>
+          results.map((r) => {
+            if (r.contactId !== '' && !ids.has(r.contactId)) ids.set(r.contactId, `c${ids.size}`);
+            return [r.row, r.result, r.reason, r.field, r.contactId === '' ? '' : ids.get(r.contactId)];
+          }),
+        );
+        const listed = await listContacts(deps, { tenantId, pageSize: 50 });
+        const versions = listed.contacts.map((c) => [ids.get(c.contactId), c.version, c.masked]).sort();
+        return { shape, versions };
+      };
+      const batched = await run(T1, ctx().deps);
+      const { importBatch: _batchWriter, ...rowDeps } = ctx().deps;
+      const rowByRow = await run(T2, rowDeps);
+      expect(batched).toEqual(rowByRow);
+      expect(batched.shape[0]!.map((r) => r[1])).toEqual([
+        'created',
+        'created',
+        'updated',
+        'rejected',
+        'created',
+        'updated',
+        'created',
+        'unchanged',
+        'rejected',
+        'rejected',
+      ]);
+      expect(batched.shape[1]!.map((r) => r[1])).toEqual(['updated', 'created', 'updated']);
+      expect(
+        batched.shape
+          .slice(2)
+          .flat()
+          .map((r) => r[1]),
+      ).not.toContain('created');
+      expect(
+        batched.shape
+          .slice(2)
+          .flat()
+          .map((r) => r[1]),
+      ).not.toContain('updated');
+    });
+
+    it('keeps one contact per person when a batch races concurrent upserts of the same people', async () => {
+      const n = 60;
+      const rows = Array.from({ length: n }, (_, i) => ({
+        tenantId: T1,
+        row: String(i + 2),
+        fields: { email: `race${i}@example.com`, phone: `+4479112${String(i).padStart(5, '0')}` },
+      }));
+      const [results] = await Promise.all([
+        collect(importContacts(ctx().deps, asRows(rows))),
+        Promise.all(rows.map((r) => upsertContact(ctx().deps, { tenantId: T1, fields: { email: r.fields.email } }))),
+      ]);
+      expect(results.map((r) => r.result).filter((r) => r === 'rejected')).toEqual([]);
+      const found = await Promise.all(
+        rows.map((r) =>
+          findContacts(
+            { ...ctx().deps, audit: ctx().audit },
+            { tenantId: T1, by: { field: 'email', value: r.fields.email }, actor: OPERATOR },
+          ),
+        ),
+      );
+      found.forEach((f, i) => {
+        expect(f.contacts).toHaveLength(1);
+        expect(f.contacts[0]!.contactId).toBe(results[i]!.contactId);
+      });
+      const listed = await listContacts(ctx().deps, { tenantId: T1, pageSize: 100 });
+      expect(listed.contacts).toHaveLength(n);
     });
   },
 );

@@ -16,7 +16,10 @@ export function devCommand(): Command {
     .option('--subject <id>', 'operator id (default: a random dev id)')
     .action(async (options: { role: string; tenant: string; mfa: boolean; ttl: string; subject?: string }) => {
       const config = loadConfig('identity');
-      const issuer = await openDevTokenIssuer({ dir: path.join(config.dataDir, 'dev'), mode: config.mode });
+      // The same issuer directory the runner trusts: the one holding the configured JWKS file.
+      const dir =
+        config.auth.jwks.kind === 'file' ? path.dirname(config.auth.jwks.file) : path.join(config.dataDir, 'dev');
+      const issuer = await openDevTokenIssuer({ dir, mode: config.mode });
       const ttl = Number(options.ttl);
       if (!Number.isInteger(ttl)) throw new RangeError('--ttl must be a whole number of seconds');
       const token = await issuer.issue({

@@ -1,5 +1,6 @@
 import type { BlindIndex, ContactCipher, KeyHierarchy } from '@sealpost/crypto';
 import type { ContactRepository } from '../ports/contact-repository';
+import type { ImportBatchWriter } from '../ports/import-batch-writer';
 import type { IndexEntryRepository, IndexKey } from '../ports/index-entry-repository';
 import type { KeyInventory } from '../ports/key-inventory';
 import type { TenantPolicies } from '../ports/tenant-policies';
@@ -16,6 +17,8 @@ export interface VaultDeps {
    * consulted (no re-index can be running).
    */
   readonly inventory?: KeyInventory;
+  /** Batched writes for bulk import; without it ImportContacts goes row by row. */
+  readonly importBatch?: ImportBatchWriter;
   readonly now?: () => Date;
   /**
    * An index entry whose contact was never written (its writer crashed between claim and write) is taken over

@@ -23,6 +23,7 @@ import {
 } from '../../src/adapters/mongo/mongo-key-store';
 import { SqliteContactRepository } from '../../src/adapters/sqlite/sqlite-contact-repository';
 import { openSqliteContactStore } from '../../src/adapters/sqlite/sqlite-contact-store';
+import { SqliteImportBatchWriter } from '../../src/adapters/sqlite/sqlite-import-batch-writer';
 import { SqliteIndexEntryRepository } from '../../src/adapters/sqlite/sqlite-index-entry-repository';
 import { SqliteErasureRepository } from '../../src/adapters/sqlite/sqlite-erasure-repository';
 import { SqliteOperationRepository } from '../../src/adapters/sqlite/sqlite-operation-repository';
@@ -98,6 +99,7 @@ function depsOf(stores: OpenedVaultStores, keys: KeyHierarchy, policy?: TenantPo
     cipher: new ContactCipher({ keys, dataKeys: stores.dataKeys }),
     policies: new StaticTenantPolicies(policy),
     inventory: stores.inventory,
+    ...(stores.importBatch ? { importBatch: stores.importBatch } : {}),
   };
 }
 
@@ -114,6 +116,7 @@ export async function sqliteVault(env: SqliteContractEnv, policy?: TenantPolicy)
     erasures: new SqliteErasureRepository(contactDb),
     operations: new SqliteOperationRepository(contactDb),
     inventory: new SqliteKeyInventory(keyDb),
+    importBatch: new SqliteImportBatchWriter(contactDb, keyDb),
     async close() {
       if (contactDb.open) contactDb.close();
       if (keyDb.open) keyDb.close();

@@ -1,4 +1,4 @@
-import { appendPendingEvent, SqliteOutboxSource, type EventEnvelope, type OutboxSource } from '@sealpost/bus';
+import { appendPendingEvent, type EventEnvelope, type OutboxSource } from '@sealpost/bus';
 import type { BlindIndex } from '@sealpost/crypto';
 import type { SqliteDatabase } from '@sealpost/storage';
 import {
@@ -8,6 +8,7 @@ import {
   type StoredContact,
   type Tombstone,
 } from '../../ports/contact-repository';
+import { BatchedSqliteOutboxSource } from './batched-outbox-source';
 
 interface ContactRow {
   tenant_id: string;
@@ -53,6 +54,7 @@ export class SqliteContactRepository implements ContactRepository {
   private readonly eraseTx;
   private readonly replaceIndexesStmt;
   private readonly inactiveStmt;
+  private outboxSource: BatchedSqliteOutboxSource | undefined;
 
   constructor(private readonly db: SqliteDatabase) {
     this.getStmt = db.prepare('SELECT * FROM contacts WHERE tenant_id = ? AND contact_id = ?');
@@ -168,11 +170,14 @@ export class SqliteContactRepository implements ContactRepository {
   }
 
   outbox(): OutboxSource<unknown> {
-    return new SqliteOutboxSource(this.db) as OutboxSource<unknown>;
+    // One source per repository: every listing commits the removals queued before it.
+    this.outboxSource ??= new BatchedSqliteOutboxSource(this.db);
+    return this.outboxSource as OutboxSource<unknown>;
   }
 }
 
-function rowValues(c: StoredContact): unknown[] {
+/** Column values of a contact row, in `INSERT INTO contacts` order. */
+export function rowValues(c: StoredContact): unknown[] {
   return [
     c.tenantId,
     c.contactId,
