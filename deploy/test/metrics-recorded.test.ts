@@ -2,7 +2,8 @@
  * Every bus, outbox, gRPC, auth, KMS and key-cache metric a dashboard or alert queries is really recorded by
  * the code path that owns it: real operations (embedded bus, outbox relay, gRPC server with the access
  * interceptor, the configured KMS and a key hierarchy) run against an in-memory meter provider, then each
- * queried metric must have data. Vault- and audit-specific metrics are instrumented elsewhere (not here).
+ * queried metric must have data. Vault and audit metrics are recorded by those services and tested there
+ * (services/contact-vault/test/subject-rights.grpc.test.ts, services/audit/test/metrics.test.ts).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync, readdirSync } from 'node:fs';

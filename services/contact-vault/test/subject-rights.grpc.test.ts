@@ -12,6 +12,7 @@ import { EmbeddedBus, type ReceivedEvent, type ServiceBus } from '@sealpost/bus'
 import { loadConfig } from '@sealpost/config';
 import { ContactCipher, KeyHierarchy, LocalKeyring, kmsKeyIdResolver } from '@sealpost/crypto';
 import { auditEventsV1, vaultV1 } from '@sealpost/proto';
+import { startTestMetrics, type TestMetrics } from '@sealpost/telemetry';
 import { tempDir, type TempDir } from '@sealpost/testkit';
 import { SqliteDataKeyStore, SqliteTenantKeyStore, openSqliteKeyStore } from '../src/adapters/sqlite/sqlite-key-store';
 import { verifyReceipt } from '../src/adapters/signing/local-receipt-signer';
@@ -143,7 +144,11 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     }
   };
 
+  let recorded: TestMetrics;
+
   beforeAll(async () => {
+    // Before the service is built: its instruments bind to the meter provider current at creation.
+    recorded = startTestMetrics();
     dir = tempDir('sealpost-vault-rights-');
     dataDir = path.join(dir.path, 'data');
     const pki = path.join(dir.path, 'pki');
@@ -191,6 +196,7 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     await bus?.close().catch(() => undefined);
     await shared?.close();
     dir?.cleanup();
+    await recorded.shutdown();
   });
 
   it('reveals only with the permission, MFA, a purpose and the own tenant; the grant is audited first', async () => {
@@ -440,5 +446,23 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     expect(r.reason).toBe('AUDIT_UNAVAILABLE');
     expect(r.response).toBeUndefined();
     expect(JSON.stringify(r.error)).not.toContain('bus.down');
+  });
+
+  it('records the product metrics of what it served, with ids and codes only as labels', async () => {
+    expect(
+      await recorded.sum('sealpost_vault_contacts_upserted_total', { tenant: T1, outcome: 'created' }),
+    ).toBeGreaterThan(0);
+    // The quota test's 30 granted reveals, its refused one, and the reveal refused with the bus down.
+    const reveals = { tenant: T1, purpose: 'support-request' };
+    expect(await recorded.sum('sealpost_vault_reveals_total', { ...reveals, outcome: 'ok' })).toBeGreaterThanOrEqual(
+      30,
+    );
+    expect(await recorded.sum('sealpost_vault_reveals_total', { ...reveals, outcome: 'audit_unavailable' })).toBe(1);
+    expect(await recorded.sum('sealpost_vault_resolved_total', { tenant: T1, outcome: 'ok' })).toBeGreaterThan(0);
+    const all = await recorded.collect();
+    const values = [...all.entries()]
+      .filter(([name]) => name.startsWith('sealpost_vault_'))
+      .flatMap(([, points]) => points.flatMap((p) => Object.values(p.attributes).map(String)));
+    expect(values.filter((v) => /@|\+\d{6,}|\s/.test(v))).toEqual([]);
   });
 });

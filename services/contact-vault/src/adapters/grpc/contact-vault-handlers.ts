@@ -27,6 +27,7 @@ import type { VaultDeps } from '../../app/vault-deps';
 import type { AuditPublisher, VaultAuditEvent } from '../../ports/audit-publisher';
 import { bidiStreaming } from './bidi-streaming';
 import { toAppError } from './error-mapping';
+import { VaultMetrics, outcomeOf } from './vault-metrics';
 
 export interface ContactVaultHandlerDeps extends VaultDeps {
   readonly audit: AuditPublisher;
@@ -40,6 +41,7 @@ export interface ContactVaultHandlerDeps extends VaultDeps {
   readonly resolveBatchSize?: number;
   /** Service identity allowed to resolve addresses (checked here as well as in the table); default `dispatch`. */
   readonly resolverService?: string;
+  readonly metrics?: VaultMetrics;
 }
 
 /**
@@ -129,6 +131,7 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
   // Idempotency compares requests by fingerprint. The in-memory store must not hold an unkeyed hash of the
   // fields (a dictionary attack reverses it), so the fields are reduced to an HMAC under a per-process key.
   const fingerprintKey = randomBytes(32);
+  const metrics = deps.metrics ?? new VaultMetrics();
   const keyedFields = (fields: vaultV1.ContactFields | undefined): string =>
     createHmac('sha256', fingerprintKey)
       .update(JSON.stringify(fieldsOf(fields)))
@@ -138,25 +141,35 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
     upsertContact: handler<vaultV1.UpsertContactRequest, vaultV1.UpsertContactResponse>(async (req, ctx) => {
       assertTenantAccess(ctx.principal, req.tenantId);
       const requestId = requestIdOf(ctx.metadata, req);
-      const result = await deps.idempotency.run<UpsertContactResult>(
-        { principal: principalId(ctx.principal), method: ctx.method, requestId },
-        { tenantId: req.tenantId, fields: keyedFields(req.fields) },
-        () => upsertContact(deps, { tenantId: req.tenantId, fields: fieldsOf(req.fields) }),
-      );
+      const result = await deps.idempotency
+        .run<UpsertContactResult>(
+          { principal: principalId(ctx.principal), method: ctx.method, requestId },
+          { tenantId: req.tenantId, fields: keyedFields(req.fields) },
+          () => upsertContact(deps, { tenantId: req.tenantId, fields: fieldsOf(req.fields) }),
+        )
+        .catch((err: unknown) => {
+          metrics.contactWritten(req.tenantId, outcomeOf(toAppError(err)));
+          throw err;
+        });
+      metrics.contactWritten(req.tenantId, result.created ? 'created' : result.changed ? 'updated' : 'unchanged');
       return { contactId: result.contactId, created: result.created, version: String(result.version) };
     }),
 
     importContacts: bidiStreaming<vaultV1.ImportContactsRequest, vaultV1.ImportContactsResponse>(
       async (requests, send, ctx) => {
         const principal = ctx.access.principal;
+        const tenantOfRow = new Map<ImportRow['row'], string>();
         async function* rows(): AsyncGenerator<ImportRow> {
           for await (const req of requests) {
             // Every row is checked: one stream cannot mix in another tenant's rows.
             assertTenantAccess(principal, req.tenantId);
+            tenantOfRow.set(req.row, req.tenantId);
             yield { tenantId: req.tenantId, row: req.row, fields: fieldsOf(req.fields) };
           }
         }
         for await (const result of importContacts(deps, rows())) {
+          metrics.contactWritten(tenantOfRow.get(result.row) ?? 'unknown', result.result);
+          tenantOfRow.delete(result.row);
           await send({
             row: result.row,
             result: result.result,
@@ -199,13 +212,20 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
     revealContact: handler<vaultV1.RevealContactRequest, vaultV1.RevealContactResponse>(async (req, ctx) => {
       assertTenantAccess(ctx.principal, req.tenantId);
       const purpose = purposeOf(ctx, req.purpose);
-      deps.quotas.reveal.take(principalId(ctx.principal), 1, 'reveal');
-      const result = await revealContact(deps, {
-        tenantId: req.tenantId,
-        contactId: req.contactId,
-        actor: actorOf(ctx.principal),
-        purpose,
-      });
+      let result: Awaited<ReturnType<typeof revealContact>>;
+      try {
+        deps.quotas.reveal.take(principalId(ctx.principal), 1, 'reveal');
+        result = await revealContact(deps, {
+          tenantId: req.tenantId,
+          contactId: req.contactId,
+          actor: actorOf(ctx.principal),
+          purpose,
+        });
+      } catch (err) {
+        metrics.revealed(req.tenantId, purpose.code, outcomeOf(toAppError(err)));
+        throw err;
+      }
+      metrics.revealed(req.tenantId, purpose.code, 'ok');
       return {
         contactId: result.contactId,
         fields: { email: result.fields.email ?? '', phone: result.fields.phone ?? '', name: result.fields.name ?? '' },
@@ -234,6 +254,8 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
               missingContactIds: batch.missingContactIds,
               auditEventId: batch.auditEventId,
             });
+            metrics.addressesResolved(req.tenantId, 'ok', batch.recipients.length);
+            metrics.addressesResolved(req.tenantId, 'missing', batch.missingContactIds.length);
           }
         } catch (err) {
           throw toAppError(err);

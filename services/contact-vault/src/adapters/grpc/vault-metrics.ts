@@ -1,0 +1,32 @@
+/**
+ * The vault's product metrics, recorded at the gRPC edge where each call's outcome is known: contacts written
+ * (created, updated, unchanged, rejected or an error reason), reveals by purpose code and outcome, and addresses
+ * resolved for sending. Labels are tenant ids, purpose codes and outcome codes — never contact data.
+ * Refusals by the access interceptor (role, step-up, purpose) are counted in `sealpost_auth_denied_total`.
+ */
+import { sealpostMetrics } from '@sealpost/telemetry';
+
+/** `ok` for success; otherwise the stable reason of the error, lower-cased (`audit_unavailable`). */
+export function outcomeOf(err: unknown): string {
+  const reason = (err as { reason?: unknown }).reason;
+  return typeof reason === 'string' ? reason.toLowerCase() : 'internal';
+}
+
+export class VaultMetrics {
+  private readonly m = sealpostMetrics('contact-vault');
+  private readonly upserted = this.m.counter('sealpost_vault_contacts_upserted_total');
+  private readonly reveals = this.m.counter('sealpost_vault_reveals_total');
+  private readonly resolved = this.m.counter('sealpost_vault_resolved_total');
+
+  contactWritten(tenant: string, outcome: string): void {
+    this.upserted.add(1, { tenant, outcome });
+  }
+
+  revealed(tenant: string, purpose: string, outcome: string): void {
+    this.reveals.add(1, { tenant, purpose, outcome });
+  }
+
+  addressesResolved(tenant: string, outcome: 'ok' | 'missing' | string, count: number): void {
+    if (count > 0) this.resolved.add(count, { tenant, channel: 'any', outcome });
+  }
+}
