@@ -106,7 +106,14 @@ export function connectVault(config: SealpostConfig): VaultClient {
   } catch {
     throw new CliUsageError(`the TLS files named in ${file} are not readable`);
   }
-  return new ContactVaultClient(vault.grpc, credentials);
+  // Embedded endpoints are loopback IPs; naming the server `localhost` (a SAN of its dev certificate) avoids
+  // sending an IP address as the TLS server name, which RFC 6066 forbids and Node warns about.
+  const loopback = /^(127\.\d+\.\d+\.\d+|\[::1\]):\d+$/.test(vault.grpc);
+  return new ContactVaultClient(
+    vault.grpc,
+    credentials,
+    loopback ? { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' } : {},
+  );
 }
 
 /** Call metadata: the bearer token and, for sensitive calls, the stated purpose. */
