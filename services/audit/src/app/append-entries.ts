@@ -141,13 +141,17 @@ export class FencedLogWriter {
       if (head.token > this.token) throw new AuditStoreError('FENCED', `head carries token ${head.token}`);
       this.frontier = await frontierFromStore(this.store, head.size);
     }
-    const ids = entries.map((e) => e.entryId);
+    // Index loops, no per-entry callbacks or iterator tuples: this runs for every appended entry.
+    const ids = new Array<string>(entries.length);
+    for (let i = 0; i < entries.length; i++) ids[i] = entries[i]!.entryId;
     const existing = await this.store.existingEntryIds(ids);
     const indices: number[] = new Array<number>(entries.length).fill(-1);
     const fresh: NewLeaf[] = [];
+    const hashes: Buffer[] = [];
     const inBatch = new Map<string, number>();
     const base = this.frontier.size;
-    for (const [i, e] of entries.entries()) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
       if (existing.has(e.entryId)) continue;
       const seen = inBatch.get(e.entryId);
       if (seen !== undefined) {
@@ -156,11 +160,13 @@ export class FencedLogWriter {
       }
       const canonical = encodeAuditEntry(e);
       const index = base + fresh.length;
+      const hash = leafHash(canonical);
+      hashes.push(hash);
       fresh.push({
         index,
         entryId: e.entryId,
         canonical,
-        leafHash: leafHash(canonical),
+        leafHash: hash,
         tenantId: e.tenantId,
         actorId: e.actorId,
         action: e.action,
@@ -171,10 +177,7 @@ export class FencedLogWriter {
       indices[i] = index;
     }
     if (fresh.length > 0) {
-      const { newNodes, newFrontier } = appendLeaves(
-        this.frontier,
-        fresh.map((l) => l.leafHash),
-      );
+      const { newNodes, newFrontier } = appendLeaves(this.frontier, hashes);
       await this.store.append({
         expectedSize: base,
         token: this.token,
@@ -185,8 +188,10 @@ export class FencedLogWriter {
       this.frontier = newFrontier;
     }
     // Already-logged ids resolve to where they are (a redelivery after a crash between CAS and ack).
-    for (const [i, e] of entries.entries()) {
-      if (indices[i] === -1) indices[i] = (await this.store.findByEntryId(e.entryId))?.index ?? -1;
+    if (existing.size > 0) {
+      for (let i = 0; i < entries.length; i++) {
+        if (indices[i] === -1) indices[i] = (await this.store.findByEntryId(entries[i]!.entryId))?.index ?? -1;
+      }
     }
     return indices;
   }

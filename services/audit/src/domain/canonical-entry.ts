@@ -104,10 +104,14 @@ function malformed(message: string, field?: string): AuditEntryError {
   );
 }
 
+// Surrogates are U+D800–U+DFFF; a string without any cannot hold a lone one. This cheap scan runs once per
+// field of every appended entry, so the lookbehind regex only runs for strings that do contain surrogates.
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
+
 function requireString(value: unknown, field: string): string {
   if (typeof value !== 'string') throw malformed('must be a string', field);
   // A lone surrogate would encode as U+FFFD and not round-trip.
-  if (LONE_SURROGATE.test(value)) throw malformed('is not well-formed Unicode', field);
+  if (ANY_SURROGATE.test(value) && LONE_SURROGATE.test(value)) throw malformed('is not well-formed Unicode', field);
   return value;
 }
 
@@ -117,38 +121,35 @@ function requireString(value: unknown, field: string): string {
  */
 export function encodeAuditEntry(entry: AuditEntry): Buffer {
   if (typeof entry !== 'object' || entry === null) throw malformed('entry must be an object');
-  // Strings are measured, then written straight into one buffer: this runs once per appended entry.
-  const before = STRING_FIELDS_BEFORE.map((f) => requireString(entry[f], f));
+  // Strings are measured, then written straight into one buffer: this runs once per appended entry. Plain loops,
+  // no per-call closures (allocation, and a name helper per closure under the TS runtimes).
+  const nBefore = STRING_FIELDS_BEFORE.length;
+  const strs: string[] = [];
+  for (const f of STRING_FIELDS_BEFORE) strs.push(requireString(entry[f], f));
   if (!Array.isArray(entry.resourceIds)) throw malformed('must be an array', 'resourceIds');
-  if (entry.resourceIds.length > U32_MAX) throw malformed('has too many items', 'resourceIds');
-  const resources = entry.resourceIds.map((r, i) => requireString(r, `resourceIds[${i}]`));
-  const after = STRING_FIELDS_AFTER.map((f) => requireString(entry[f], f));
+  const nResources = entry.resourceIds.length;
+  if (nResources > U32_MAX) throw malformed('has too many items', 'resourceIds');
+  for (let i = 0; i < nResources; i++) strs.push(requireString(entry.resourceIds[i], `resourceIds[${i}]`));
+  for (const f of STRING_FIELDS_AFTER) strs.push(requireString(entry[f], f));
   if (!Number.isSafeInteger(entry.occurredAt) || entry.occurredAt < 0) {
     throw malformed('must be a non-negative integer number of milliseconds', 'occurredAt');
   }
   let total = 1 + 4 + 8;
-  const measure = (list: readonly string[]): number[] =>
-    list.map((v) => {
-      const n = Buffer.byteLength(v, 'utf8');
-      if (n > U32_MAX) throw malformed('a field is longer than 2^32 − 1 bytes');
-      total += 4 + n;
-      return n;
-    });
-  const lenBefore = measure(before);
-  const lenResources = measure(resources);
-  const lenAfter = measure(after);
+  const lengths = new Array<number>(strs.length);
+  for (let k = 0; k < strs.length; k++) {
+    const n = Buffer.byteLength(strs[k]!, 'utf8');
+    if (n > U32_MAX) throw malformed('a field is longer than 2^32 − 1 bytes');
+    lengths[k] = n;
+    total += 4 + n;
+  }
   const out = Buffer.allocUnsafe(total);
   let at = out.writeUInt8(AUDIT_ENTRY_VERSION, 0);
-  const put = (list: readonly string[], lengths: readonly number[]): void => {
-    for (let k = 0; k < list.length; k++) {
-      at = out.writeUInt32BE(lengths[k]!, at);
-      at += out.write(list[k]!, at, 'utf8');
-    }
-  };
-  put(before, lenBefore);
-  at = out.writeUInt32BE(resources.length, at);
-  put(resources, lenResources);
-  put(after, lenAfter);
+  for (let k = 0; k < strs.length; k++) {
+    // The resource count sits between the header strings and the resource ids.
+    if (k === nBefore) at = out.writeUInt32BE(nResources, at);
+    at = out.writeUInt32BE(lengths[k]!, at);
+    at += out.write(strs[k]!, at, 'utf8');
+  }
   at = out.writeBigUInt64BE(BigInt(entry.occurredAt), at);
   if (at !== total) throw new Error('audit entry encoder wrote an unexpected length');
   return out;
@@ -279,13 +280,34 @@ export type AuditEntryValidation =
 const SAFE_KEY = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 const MAX_OCCURRED_AT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
-/**
- * Checks an entry against the content rules. Returns every refused field by name (values are never echoed),
- * or a clean copy holding only the known fields.
- */
-export function validateAuditEntry(input: unknown, rules: Partial<AuditEntryRules> = {}): AuditEntryValidation {
+function issue(issues: AuditEntryIssue[], field: string, code: AuditEntryIssue['code'], rule: string): void {
+  issues.push({ field, code, message: `${field}: ${rule}` });
+}
+
+// Module-level (not a closure per call): validation runs once per appended entry.
+function checkText(
+  r: AuditEntryRules,
+  issues: AuditEntryIssue[],
+  field: string,
+  value: unknown,
+  pattern: RegExp,
+  rule: string,
+  optional: boolean,
+): void {
+  if (typeof value !== 'string') return issue(issues, field, 'TYPE', 'must be a string');
+  if (value === '') {
+    if (!optional) issue(issues, field, 'REQUIRED', 'must not be empty');
+    return;
+  }
+  // Personal-data shapes are checked first so the refusal says why, even when the pattern would also fail.
+  if (r.emailPattern.test(value)) return issue(issues, field, 'LOOKS_LIKE_EMAIL', 'looks like an email address');
+  if (looksLikePhone(value, r)) return issue(issues, field, 'LOOKS_LIKE_PHONE', 'looks like a phone number');
+  if (!pattern.test(value)) issue(issues, field, 'PATTERN', `must be ${rule}`);
+}
+
+function resolveRules(rules: Partial<AuditEntryRules>): AuditEntryRules {
   const r0 = { ...DEFAULT_AUDIT_ENTRY_RULES, ...rules };
-  const r: AuditEntryRules = {
+  return {
     ...r0,
     idPattern: stateless(r0.idPattern),
     codePattern: stateless(r0.codePattern),
@@ -295,10 +317,35 @@ export function validateAuditEntry(input: unknown, rules: Partial<AuditEntryRule
     emailPattern: stateless(r0.emailPattern),
     phonePattern: stateless(r0.phonePattern),
   };
+}
+
+// Validation runs once per appended entry: resolving the rules (a spread and seven pattern checks) per call was a
+// visible share of it. Resolved once for the defaults, and once per caller's rules object (the appender passes the
+// same one every time); rule objects are read-only by type.
+const DEFAULT_RESOLVED = resolveRules({});
+const resolvedRules = new WeakMap<Partial<AuditEntryRules>, AuditEntryRules>();
+
+function rulesFor(rules: Partial<AuditEntryRules> | undefined): AuditEntryRules {
+  if (rules === undefined) return DEFAULT_RESOLVED;
+  let r = resolvedRules.get(rules);
+  if (!r) {
+    // `{}` (a fresh default argument per call upstream) means the defaults: nothing to resolve or remember.
+    if (Object.keys(rules).length === 0) return DEFAULT_RESOLVED;
+    r = resolveRules(rules);
+    resolvedRules.set(rules, r);
+  }
+  return r;
+}
+
+const FIELD_SET: ReadonlySet<string> = new Set(FIELD_ORDER);
+
+/**
+ * Checks an entry against the content rules. Returns every refused field by name (values are never echoed),
+ * or a clean copy holding only the known fields.
+ */
+export function validateAuditEntry(input: unknown, rules?: Partial<AuditEntryRules>): AuditEntryValidation {
+  const r = rulesFor(rules);
   const issues: AuditEntryIssue[] = [];
-  const issue = (field: string, code: AuditEntryIssue['code'], rule: string): void => {
-    issues.push({ field, code, message: `${field}: ${rule}` });
-  };
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, issues: [{ field: 'entry', code: 'TYPE', message: 'entry: must be an object' }] };
   }
@@ -307,40 +354,33 @@ export function validateAuditEntry(input: unknown, rules: Partial<AuditEntryRule
   // Extra properties would be silently dropped by the encoder; refusing them keeps callers from believing
   // a free-text "note" was recorded. Key names are shown only when they look like identifiers.
   for (const key of Object.keys(e)) {
-    if (!(FIELD_ORDER as readonly string[]).includes(key)) {
-      issue(SAFE_KEY.test(key) ? key : '(unnamed field)', 'UNKNOWN_FIELD', 'is not an audit entry field');
+    if (!FIELD_SET.has(key)) {
+      issue(issues, SAFE_KEY.test(key) ? key : '(unnamed field)', 'UNKNOWN_FIELD', 'is not an audit entry field');
     }
   }
 
-  const text = (field: string, value: unknown, pattern: RegExp, rule: string, optional: boolean): void => {
-    if (typeof value !== 'string') return issue(field, 'TYPE', 'must be a string');
-    if (value === '') {
-      if (!optional) issue(field, 'REQUIRED', 'must not be empty');
-      return;
-    }
-    // Personal-data shapes are checked first so the refusal says why, even when the pattern would also fail.
-    if (r.emailPattern.test(value)) return issue(field, 'LOOKS_LIKE_EMAIL', 'looks like an email address');
-    if (looksLikePhone(value, r)) return issue(field, 'LOOKS_LIKE_PHONE', 'looks like a phone number');
-    if (!pattern.test(value)) issue(field, 'PATTERN', `must be ${rule}`);
-  };
   const id = 'an id matching the id pattern';
   const code = 'a code matching the code pattern';
-  text('entryId', e.entryId, r.idPattern, id, false);
-  text('sourceService', e.sourceService, r.codePattern, code, false);
-  text('tenantId', e.tenantId, r.idPattern, id, false);
-  text('action', e.action, r.codePattern, code, false);
+  checkText(r, issues, 'entryId', e.entryId, r.idPattern, id, false);
+  checkText(r, issues, 'sourceService', e.sourceService, r.codePattern, code, false);
+  checkText(r, issues, 'tenantId', e.tenantId, r.idPattern, id, false);
+  checkText(r, issues, 'action', e.action, r.codePattern, code, false);
   if (!(ACTOR_KINDS as readonly unknown[]).includes(e.actorKind)) {
-    issue('actorKind', 'NOT_ALLOWED', `must be one of ${ACTOR_KINDS.join(', ')}`);
+    issue(issues, 'actorKind', 'NOT_ALLOWED', `must be one of ${ACTOR_KINDS.join(', ')}`);
   }
-  text('actorId', e.actorId, r.idPattern, id, false);
+  checkText(r, issues, 'actorId', e.actorId, r.idPattern, id, false);
   if (!Array.isArray(e.resourceIds)) {
-    issue('resourceIds', 'TYPE', 'must be an array');
+    issue(issues, 'resourceIds', 'TYPE', 'must be an array');
   } else if (e.resourceIds.length > r.maxResourceIds) {
-    issue('resourceIds', 'TOO_MANY', `must hold at most ${r.maxResourceIds} ids`);
+    issue(issues, 'resourceIds', 'TOO_MANY', `must hold at most ${r.maxResourceIds} ids`);
   } else {
-    e.resourceIds.forEach((v: unknown, i) => text(`resourceIds[${i}]`, v, r.idPattern, id, false));
+    for (let i = 0; i < e.resourceIds.length; i++) {
+      checkText(r, issues, `resourceIds[${i}]`, e.resourceIds[i], r.idPattern, id, false);
+    }
   }
-  text(
+  checkText(
+    r,
+    issues,
     'purposeCode',
     e.purposeCode,
     r.purposeCodePattern,
@@ -354,17 +394,33 @@ export function validateAuditEntry(input: unknown, rules: Partial<AuditEntryRule
     !r.allowedPurposeCodes.has(e.purposeCode) &&
     !issues.some((i) => i.field === 'purposeCode')
   ) {
-    issue('purposeCode', 'NOT_ALLOWED', 'is not a configured purpose code');
+    issue(issues, 'purposeCode', 'NOT_ALLOWED', 'is not a configured purpose code');
   }
-  text('ticketRef', e.ticketRef, r.ticketRefPattern, 'a ticket reference matching the ticket pattern, or empty', true);
+  checkText(
+    r,
+    issues,
+    'ticketRef',
+    e.ticketRef,
+    r.ticketRefPattern,
+    'a ticket reference matching the ticket pattern, or empty',
+    true,
+  );
   if (!(AUDIT_OUTCOMES as readonly unknown[]).includes(e.outcome)) {
-    issue('outcome', 'NOT_ALLOWED', `must be one of ${AUDIT_OUTCOMES.join(', ')}`);
+    issue(issues, 'outcome', 'NOT_ALLOWED', `must be one of ${AUDIT_OUTCOMES.join(', ')}`);
   }
-  text('traceId', e.traceId, r.traceIdPattern, 'a trace id matching the trace id pattern, or empty', true);
+  checkText(
+    r,
+    issues,
+    'traceId',
+    e.traceId,
+    r.traceIdPattern,
+    'a trace id matching the trace id pattern, or empty',
+    true,
+  );
   if (typeof e.occurredAt !== 'number' || !Number.isSafeInteger(e.occurredAt)) {
-    issue('occurredAt', 'TYPE', 'must be an integer number of milliseconds');
+    issue(issues, 'occurredAt', 'TYPE', 'must be an integer number of milliseconds');
   } else if (e.occurredAt < 0 || e.occurredAt > MAX_OCCURRED_AT) {
-    issue('occurredAt', 'PATTERN', 'must lie between 1970 and 9999');
+    issue(issues, 'occurredAt', 'PATTERN', 'must lie between 1970 and 9999');
   }
 
   if (issues.length > 0) return { ok: false, issues };
