@@ -3,17 +3,12 @@
  * gRPC health SERVING and reflection over mutual TLS with the CLI's client certificate, a connection without a
  * client certificate is refused, and SIGTERM stops it with exit code 0 within 5 seconds.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { waitFor } from '@sealpost/testkit';
 import type { EndpointsFile } from '../src/endpoints';
-
-const ROOT = path.resolve(__dirname, '../../..');
+import { startRunner, type RunnerProcess } from './support/runner-process';
 type ClientCtor = new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client;
 const load = (file: string) => grpc.loadPackageDefinition(protoLoader.loadSync(file, { enums: String }));
 const Health = (
@@ -29,15 +24,6 @@ const Reflection = (
     ),
   ) as never as { grpc: { reflection: { v1: { ServerReflection: ClientCtor } } } }
 ).grpc.reflection.v1.ServerReflection;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function check(client: grpc.Client): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -66,52 +52,22 @@ function listServices(client: grpc.Client): Promise<string[]> {
 }
 
 describe('pnpm start (the embedded runner)', () => {
-  let dataDir: string;
-  let runner: ChildProcess;
-  let exited: Promise<number | null>;
-  let output = '';
+  let runner: RunnerProcess;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'sealpost-runner-'));
-    const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('SEALPOST_')));
-    // Exactly what scripts/start.sh runs once dependencies are installed.
-    runner = spawn(process.execPath, ['--import', 'tsx', 'services/runner/src/main.ts'], {
-      cwd: ROOT,
-      env: {
-        ...clean,
-        SEALPOST_DATA_DIR: dataDir,
-        SEALPOST_AUDIT_GRPC_ADDR: `127.0.0.1:${ports[0]}`,
-        SEALPOST_AUDIT_HEALTH_ADDR: `127.0.0.1:${ports[1]}`,
-        SEALPOST_VAULT_GRPC_ADDR: `127.0.0.1:${ports[2]}`,
-        SEALPOST_VAULT_HEALTH_ADDR: `127.0.0.1:${ports[3]}`,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    runner.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    runner.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    exited = new Promise((resolve) => runner.on('exit', (code) => resolve(code)));
-    await waitFor('endpoints.json', () => existsSync(path.join(dataDir, 'endpoints.json')), { timeoutMs: 30_000 });
+    runner = await startRunner();
   }, 40_000);
 
-  afterAll(() => {
-    if (runner.exitCode === null) runner.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  afterAll(() => runner.stop());
 
-  const endpoints = (): EndpointsFile => JSON.parse(readFileSync(path.join(dataDir, 'endpoints.json'), 'utf8'));
-  const mtls = (file: EndpointsFile) =>
-    grpc.credentials.createSsl(
-      readFileSync(file.caFile),
-      readFileSync(file.client.keyFile),
-      readFileSync(file.client.certFile),
-    );
+  const endpoints = (): EndpointsFile => runner.endpoints();
+  const mtls = (_file: EndpointsFile) => runner.mtls();
 
   it('prints where each service listens and writes endpoints.json', () => {
     const file = endpoints();
     expect(Object.keys(file.services)).toEqual(['audit', 'contact-vault']);
-    for (const endpoint of Object.values(file.services)) expect(output).toContain(endpoint.grpc);
-    expect(output).toContain('endpoints.json');
+    for (const endpoint of Object.values(file.services)) expect(runner.output()).toContain(endpoint.grpc);
+    expect(runner.output()).toContain('endpoints.json');
   });
 
   it('answers gRPC health SERVING and reflection over mutual TLS at the listed address', async () => {
@@ -156,9 +112,9 @@ describe('pnpm start (the embedded runner)', () => {
 
   it('stops cleanly on SIGTERM: exit code 0 within 5 seconds', async () => {
     const started = Date.now();
-    runner.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    runner.child.kill('SIGTERM');
+    expect(await runner.exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(output).toContain('stopped cleanly');
+    expect(runner.output()).toContain('stopped cleanly');
   });
 });
