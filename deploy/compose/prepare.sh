@@ -7,7 +7,8 @@
 # - random passwords: one NATS user and one MongoDB user per service, NATS admin, MongoDB root;
 # - nats.conf with the production per-service permissions (render-nats-conf.ts);
 # - an empty JWKS (no operator token is accepted until the identity service joins the stack);
-# - the local-kms seed (a random key for tenant demo, and the audit tree-head signing key);
+# - the local-kms seed (a random key for tenant demo, the audit tree-head signing key and the contact vault's
+#   erasure-receipt signing key);
 # - dummy AWS credentials for the emulators (the AWS SDK insists on some).
 # The directory is 0700 (other host users cannot read it); the files are 0644 because compose bind-mounts
 # them as they are and the containers run as non-root users that must read them.
@@ -74,15 +75,25 @@ Keys:
           Description: sealpost compose audit tree-head signing key
         PrivateKeyPem: |
 $(openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | sed 's/^/          /')
+      # The contact vault's erasure-receipt signing key (ECC_NIST_P256, SIGN_VERIFY): SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID.
+      - Metadata:
+          KeyId: $(cat /proc/sys/kernel/random/uuid)
+          KeyUsage: SIGN_VERIFY
+          Description: sealpost compose contact-vault erasure-receipt signing key
+        PrivateKeyPem: |
+$(openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | sed 's/^/          /')
 Aliases:
   - AliasName: alias/sealpost-compose-demo
     TargetKeyId: KEYID
   - AliasName: alias/sealpost-compose-audit-sth
     TargetKeyId: STHKEYID
+  - AliasName: alias/sealpost-compose-vault-receipts
+    TargetKeyId: RCPTKEYID
 SEED
 KEYID="$(sed -n 's/^ *KeyId: //p' "$S/kms_seed" | sed -n 1p)"
 STHKEYID="$(sed -n 's/^ *KeyId: //p' "$S/kms_seed" | sed -n 2p)"
-sed -i "s/TargetKeyId: KEYID/TargetKeyId: $KEYID/; s/TargetKeyId: STHKEYID/TargetKeyId: $STHKEYID/" "$S/kms_seed"
+RCPTKEYID="$(sed -n 's/^ *KeyId: //p' "$S/kms_seed" | sed -n 3p)"
+sed -i "s/TargetKeyId: KEYID/TargetKeyId: $KEYID/; s/TargetKeyId: STHKEYID/TargetKeyId: $STHKEYID/; s/TargetKeyId: RCPTKEYID/TargetKeyId: $RCPTKEYID/" "$S/kms_seed"
 printf '[default]\naws_access_key_id = compose-local\naws_secret_access_key = %s\n' "$(password)" >"$S/aws-credentials"
 
 (cd "$ROOT" && pnpm exec tsx deploy/compose/render-nats-conf.ts "$STATE")

@@ -21,7 +21,7 @@ describe('deploy/aws policy templates', () => {
     for (const f of files) expect(load(f).Statement.length).toBeGreaterThan(0);
   });
 
-  it.each(['kms-tenant-key-policy.json', 'kms-audit-signing-key-policy.json'])(
+  it.each(['kms-tenant-key-policy.json', 'kms-audit-signing-key-policy.json', 'kms-vault-receipt-key-policy.json'])(
     '%s separates key administrators from key users',
     (f) => {
       const st = load(f).Statement;
@@ -54,6 +54,19 @@ describe('deploy/aws policy templates', () => {
     for (const s of use) expect(s.Condition?.StringEquals?.['kms:EncryptionContext:tenant']).toBe('${TENANT_ID}');
     const deny = st.find((s) => s.Effect === 'Deny' && s.Principal?.AWS === '*');
     expect(deny?.Condition?.StringNotEquals?.['kms:EncryptionContext:tenant']).toBe('${TENANT_ID}');
+  });
+
+  it('the contact vault signs receipts only with its receipt key, ES256, and reads only its public key', () => {
+    const st = load('iam-contact-vault.json').Statement as (Statement & { Resource: string })[];
+    const signing = st.filter(
+      (s) => s.Effect === 'Allow' && actions(s).some((a) => /^kms:(Sign|GetPublicKey)$/.test(a)),
+    );
+    expect(signing.flatMap(actions).sort()).toEqual(['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Sign']);
+    for (const s of signing)
+      expect(s.Resource).toBe('arn:aws:kms:${REGION}:${ACCOUNT_ID}:key/${VAULT_RECEIPT_SIGNING_KEY_ID}');
+    expect(
+      signing.find((s) => actions(s).includes('kms:Sign'))?.Condition?.StringEquals?.['kms:SigningAlgorithm'],
+    ).toBe('ECDSA_SHA_256');
   });
 
   it('IRSA trust binds a role to one service account', () => {

@@ -83,3 +83,14 @@ export {
   type NormalizedPhone,
 } from './normalize';
 export { maskEmail, maskPhone } from './mask';
+export {
+  derToJoseSignature,
+  jwkThumbprint,
+  jwsSigningInput,
+  type JwsAlg,
+  type JwsSigner,
+  type PublicJwk,
+} from './jws/jws-signer';
+export { LocalEd25519JwsSigner } from './jws/local-ed25519-jws-signer';
+export { KmsEs256JwsSigner } from './jws/kms-es256-jws-signer';
+export { verifyCompactJws } from './jws/verify-jws';

@@ -5,7 +5,6 @@ import { describeWithPeer, loadPeers, tempDir } from '@sealpost/testkit';
 import { emptyFrontier, merkleRoot } from '../src/domain';
 import { KmsEs256Signer } from '../src/adapters/signing/kms-es256-signer';
 import { LocalEd25519Signer } from '../src/adapters/signing/local-ed25519-signer';
-import { derToJoseSignature } from '../src/adapters/signing/jws';
 import { SqliteAuditLogStore } from '../src/adapters/sqlite/sqlite-audit-log-store';
 import { FileWitness } from '../src/adapters/witness/file-witness';
 import { TreeHeadSchedule, signTreeHead, verifyTreeHeadJws } from '../src/app/sign-tree-head';
@@ -95,20 +94,6 @@ describe('tree-head signing with the local Ed25519 key', () => {
       await schedule.stop();
       await store.close();
     }
-  });
-});
-
-describe('DER → JOSE signature conversion', () => {
-  it('left-pads short integers and strips DER sign bytes', () => {
-    const r = Buffer.alloc(33, 0xaa);
-    r[0] = 0x00; // sign byte for a high-bit r
-    const s = Buffer.from([0x01, 0x02]);
-    const der = Buffer.concat([Buffer.from([0x30, 2 + 33 + 2 + 2, 0x02, 33]), r, Buffer.from([0x02, 2]), s]);
-    const raw = derToJoseSignature(der);
-    expect(raw.length).toBe(64);
-    expect(raw.subarray(0, 32).equals(Buffer.alloc(32, 0xaa))).toBe(true);
-    expect(raw.subarray(32).equals(Buffer.concat([Buffer.alloc(30), s]))).toBe(true);
-    expect(() => derToJoseSignature(der.subarray(0, der.length - 1))).toThrow(/DER/);
   });
 });
 

@@ -32,7 +32,7 @@ async function es256Signer(): Promise<TreeHeadSigner> {
       return `${input}.${sig.toString('base64url')}`;
     },
     async publicJwk() {
-      return { ...jwk, kid, alg: 'ES256', use: 'sig' };
+      return { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y!, kid, alg: 'ES256', use: 'sig' };
     },
   };
 }

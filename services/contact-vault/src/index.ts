@@ -73,6 +73,12 @@ export * from './ports/operation-repository';
 export * from './ports/key-inventory';
 export * from './ports/receipt-signer';
 export { openLocalReceiptSigner, verifyReceipt, RECEIPT_KEY_FILE } from './adapters/signing/local-receipt-signer';
+export {
+  openKmsReceiptSigner,
+  ReceiptSignerError,
+  type KmsReceiptSignerOptions,
+} from './adapters/signing/kms-receipt-signer';
+export { jwsReceiptSigner } from './adapters/signing/jws-receipt-signer';
 export { SqliteErasureRepository } from './adapters/sqlite/sqlite-erasure-repository';
 export { SqliteOperationRepository } from './adapters/sqlite/sqlite-operation-repository';
 export { SqliteKeyInventory } from './adapters/sqlite/sqlite-key-store';

@@ -51,6 +51,7 @@ import { MongoErasureRepository } from './adapters/mongo/mongo-erasure-repositor
 import { MongoOperationRepository } from './adapters/mongo/mongo-operation-repository';
 import { MongoKeyInventory } from './adapters/mongo/mongo-key-store';
 import { openLocalReceiptSigner } from './adapters/signing/local-receipt-signer';
+import { ReceiptSignerError, openKmsReceiptSigner } from './adapters/signing/kms-receipt-signer';
 import { SqliteErasureRepository } from './adapters/sqlite/sqlite-erasure-repository';
 import { SqliteKeyInventory } from './adapters/sqlite/sqlite-key-store';
 import { SqliteOperationRepository } from './adapters/sqlite/sqlite-operation-repository';
@@ -249,16 +250,20 @@ export function vaultQuotasOf(config: SealpostConfig): VaultQuotas {
 }
 
 /**
- * The receipt signer for the mode: the local Ed25519 file key in embedded mode. Production needs a KMS signer
- * (SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID: an ECC_NIST_P256 SIGN_VERIFY key, ES256, kms:Sign for the vault's role),
- * which is not built yet, so production refuses to start rather than fall back to a file key.
+ * The receipt signer: the KMS key named by SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID (ES256, region/endpoint from the
+ * KMS settings; its public key is fetched now, so a missing or wrong-spec key stops start-up), else in embedded
+ * mode only the local Ed25519 file key. Production without a KMS key refuses to start (no file-key fallback).
  */
 export async function openReceiptSigner(config: SealpostConfig): Promise<ReceiptSigner> {
-  if (config.mode === 'production' || config.vault.receiptSigningKeyId !== undefined) {
-    throw new Error(
-      'erasure receipts need a KMS signer (SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID, ECC_NIST_P256 SIGN_VERIFY); ' +
-        'it is not implemented yet, and production refuses the local file key',
-    );
+  const keyId = config.vault.receiptSigningKeyId;
+  if (keyId !== undefined) {
+    if (config.kms.kind !== 'aws') {
+      throw new ReceiptSignerError(
+        'SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID names a KMS key, so it needs SEALPOST_KMS=aws',
+      );
+    }
+    const { region, endpoint } = config.kms;
+    return openKmsReceiptSigner({ keyId, region, ...(endpoint !== undefined ? { endpoint } : {}) });
   }
   return openLocalReceiptSigner({ dataDir: config.dataDir, mode: config.mode });
 }
