@@ -3,7 +3,16 @@ import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'packages/proto/src/gen/**', '.sealpost/**', '.peers/**', '.tmp/**', 'jest.config.js'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      'packages/proto/src/gen/**',
+      '.sealpost/**',
+      '.peers/**',
+      '.tmp/**',
+      'jest.config.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

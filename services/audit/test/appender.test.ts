@@ -84,14 +84,15 @@ function appenderSuite(kind: string, setup: (dir: string) => BusSetup): void {
   };
 
   it(`[${kind}] events published while the appender is stopped wait durably and are appended in order, completely`, async () => {
-    // Create the durable first (as a deployed appender would have), then stop it.
-    const first = startAppender();
+    // Create the durable first (as a deployed appender would have), then stop it. A lease that cannot expire
+    // during the test: a takeover mid-run (tested below) would redeliver behind later events.
+    const first = startAppender({ ttl: 10_000 });
     await eventually(async () => first.activeWriter !== undefined);
     await first.stop();
     running.splice(running.indexOf(first), 1);
     const ids = await publishMany(25);
     expect((await store.readHead()).size).toBe(0);
-    startAppender();
+    startAppender({ ttl: 10_000 });
     await eventually(async () => (await store.readHead()).size === 25);
     expect(await logIds()).toEqual(ids);
     const e = await store.findByEntryId(ids[3]!);
