@@ -384,7 +384,7 @@ const STATIC_SETTINGS = [
     default: 'embedded: unset (local Ed25519 file key); production: required',
     services: ['contact-vault'],
     description:
-      'KMS key (ECC_NIST_P256, SIGN_VERIFY) signing erasure receipts. Production refuses the local file key.',
+      'KMS key id, ARN or alias of the ECC_NIST_P256 SIGN_VERIFY key that signs erasure receipts (ES256); needs `SEALPOST_KMS=aws`. Production refuses the local file key.',
   },
   // identity
   {
