@@ -95,3 +95,4 @@ export {
   type NatsPermissions,
   type NatsServerConfigInput,
 } from './nats-permissions';
+export { connectServiceBus, type ConnectedBus } from './connect-from-config';

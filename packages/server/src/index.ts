@@ -28,3 +28,4 @@ export {
   toGrpcStatus,
   type ErrorCategory,
 } from '@sealpost/access';
+export { runServiceProcess, type RunningServiceHandle, type StartService } from './service-process';
