@@ -288,6 +288,7 @@ export function describeWithPeer(needs: PeerName | readonly PeerName[], title: s
     });
   } else {
     console.warn(gate.notice);
+    // Skipped only outside CI, with the notice above naming the missing peer; under CI=true it fails (above).
     // The body is not evaluated: it may read peer settings that do not exist.
     describe.skip(title, () => {
       it(`needs peer ${gate.missing.join(', ')}`, () => undefined);
