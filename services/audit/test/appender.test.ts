@@ -90,6 +90,10 @@ function appenderSuite(kind: string, setup: (dir: string) => BusSetup): void {
     await eventually(async () => first.activeWriter !== undefined);
     await first.stop();
     running.splice(running.indexOf(first), 1);
+    // The service is down as in a restart: its process, and with it its bus connection, is gone.
+    await buses.audit.close();
+    await buses.vault.close();
+    buses = await setup(dir.path).open();
     const ids = await publishMany(25);
     expect((await store.readHead()).size).toBe(0);
     startAppender({ ttl: 10_000 });
