@@ -37,6 +37,18 @@ export interface GrpcServerPorts {
   readonly healthPort?: number;
 }
 
+/** Where a started server listens: the configured hosts with the ports actually bound (port 0 picks one). */
+export function boundEndpoint(
+  addresses: { readonly listen: string; readonly health: string },
+  ports: GrpcServerPorts,
+): { grpc: string; health: string } {
+  const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
+  return {
+    grpc: `${host(addresses.listen)}:${ports.port}`,
+    health: `${host(addresses.health)}:${ports.healthPort ?? ''}`,
+  };
+}
+
 export interface GrpcServer {
   readonly grpcServer: grpc.Server;
   /** Registers a service; its full name gets a health status (NOT_SERVING until `start`). */

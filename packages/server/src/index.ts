@@ -1,4 +1,5 @@
 export {
+  boundEndpoint,
   createGrpcServer,
   drainOnSignals,
   type GrpcServer,

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { type ServiceBus, createEnvelope, treeHeadSubject } from '@sealpost/bus';
 import type { SealpostConfig, StoreConfig } from '@sealpost/config';
 import { auditEventsV1, auditV1 } from '@sealpost/proto';
-import { createGrpcServer } from '@sealpost/server';
+import { boundEndpoint, createGrpcServer } from '@sealpost/server';
 import { type LeaseStore, MongoLeaseStore, SqliteLeaseStore, connectMongo, newLeaseHolderId } from '@sealpost/storage';
 import type { Logger } from '@sealpost/telemetry';
 import { createAuditLogHandlers } from './adapters/grpc/audit-log-handlers';
@@ -265,11 +265,7 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
     server.addService(auditV1.AuditLogService, createAuditLogHandlers({ store }));
     const ports = await server.start();
     cleanups.push(async () => server.forceShutdown());
-    const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
-    const endpoint = {
-      grpc: `${host(config.grpc.listen)}:${ports.port}`,
-      health: `${host(config.grpc.health)}:${ports.healthPort ?? ''}`,
-    };
+    const endpoint = boundEndpoint(config.grpc, ports);
     logger?.info({ endpoint }, 'audit service serving');
 
     let stopping: Promise<void> | undefined;

@@ -23,7 +23,7 @@ import {
   type TenantKeyStore,
 } from '@sealpost/crypto';
 import { vaultV1 } from '@sealpost/proto';
-import { MemoryIdempotencyStore, createGrpcServer, createIdempotency } from '@sealpost/server';
+import { MemoryIdempotencyStore, boundEndpoint, createGrpcServer, createIdempotency } from '@sealpost/server';
 import { MongoLeaseStore, SqliteLeaseStore, connectMongo, newLeaseHolderId, type LeaseStore } from '@sealpost/storage';
 import type { Logger } from '@sealpost/telemetry';
 import { BusAuditPublisher } from './adapters/bus/bus-audit-publisher';
@@ -373,11 +373,7 @@ export async function startContactVaultService(
     );
     const ports = await server.start();
     cleanups.push(async () => server.forceShutdown());
-    const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
-    const endpoint = {
-      grpc: `${host(config.grpc.listen)}:${ports.port}`,
-      health: `${host(config.grpc.health)}:${ports.healthPort ?? ''}`,
-    };
+    const endpoint = boundEndpoint(config.grpc, ports);
     logger?.info({ endpoint }, 'contact vault serving');
 
     let stopping: Promise<void> | undefined;
