@@ -3,20 +3,26 @@
 # proxy for the first kustomize build; nothing is downloaded at run time after that.
 #
 #   bash scripts/k8s-check.sh            install kustomize if needed, render every overlay, run deploy/test
-#   bash scripts/k8s-check.sh render     only render the overlays into $SEALPOST_TEST_K8S_OUT (default: a temp dir)
+#   bash scripts/k8s-check.sh render     only render the overlays into $SEALPOST_TEST_K8S_OUT (default: a temp
+#                                        dir), and run kube-linter on them if it is installed (3. below)
 #
 # 1. `kustomize build` of k8s/base and of every k8s/overlays/* (a build error fails the check).
 # 2. jest over deploy/test (the same tests the root jest run includes once deploy/ is among its roots):
 #    - every rendered object of both overlays validated against the Kubernetes OpenAPI schemas shipped by
 #      the npm package kubernetes-models (compiled validators: required fields, types, enums) and against
 #      its TypeScript types with excess-property checks (unknown or misspelt fields);
-#    - the kube-linter checks as tests (kube-linter itself is not served by the Go module proxy here:
-#      golang.stackrox.io/kube-linter is not served, and github.com/stackrox/kube-linter/cmd/kube-linter@v0.7.2
-#      answers "403 Forbidden: This module version is not available");
+#    - kube-linter's default checks (and the extra ones k8s/.kube-linter.yaml includes), reimplemented as
+#      tests in deploy/test/lib/k8s-rules.ts, each with a negative test on a bad manifest;
 #    - restricted pod security, probes, resources, IRSA, secrets-as-files and NetworkPolicy coverage of
-#      every workload in the rendered prod overlay, plus negative tests on mutated objects;
+#      every workload in the rendered prod overlay, the service-to-service gRPC flows of the access table
+#      (admitted at both ends, nothing else), plus negative tests on mutated objects;
 #    - the production settings of every container load with @sealpost/config in production mode;
 #    - compose.yaml structure, NATS values vs renderNatsPermissions, dashboards/alerts vs METRIC_NAMES.
+# 3. kube-linter ITSELF IS NOT SERVED HERE: `go list -m -versions golang.stackrox.io/kube-linter` answers
+#    "403 Forbidden" from proxy.golang.org, and github.com/stackrox/kube-linter is refused too, so it cannot be
+#    built and the tests of 2. stand in for it. If a `kube-linter` binary is on PATH or in the peers cache
+#    ($BIN/kube-linter), it is run as well on the rendered overlays with k8s/.kube-linter.yaml (default checks
+#    plus a few extra ones, no exclusions), and any finding fails the check. Without one, a line says so.
 #
 # kustomize is built from the Go module proxy into the same cache scripts/peers.sh uses:
 #   ${SEALPOST_PEERS_CACHE:-$HOME/.cache/sealpost-peers}/bin/kustomize  (stamp file .kustomize.version)
@@ -46,6 +52,25 @@ ensure_kustomize() {
   echo "$KUSTOMIZE_SPEC" >"$BIN/.kustomize.version"
 }
 
+# kube-linter when a binary exists (see 3. in the header); the stand-in tests run either way.
+kube_linter() {
+  local out="$1" bin
+  bin="$(command -v kube-linter || true)"
+  [[ -z "$bin" && -x "$BIN/kube-linter" ]] && bin="$BIN/kube-linter"
+  if [[ -z "$bin" ]]; then
+    log "kube-linter not installed (not served by the Go module proxy here): its checks run as tests in deploy/test"
+    return 0
+  fi
+  local files=()
+  for dir in "$ROOT"/k8s/overlays/*/; do files+=("$out/$(basename "$dir").yaml"); done
+  if "$bin" lint --config "$ROOT/k8s/.kube-linter.yaml" "${files[@]}" >&2; then
+    log "kube-linter ($bin) ok on ${#files[@]} overlays"
+  else
+    log "kube-linter ($bin) FAILED"
+    return 1
+  fi
+}
+
 render() {
   local out="$1" failed=0
   mkdir -p "$out"
@@ -72,6 +97,7 @@ main() {
     [[ "${1:-}" == "render" ]] || trap 'rm -rf "$OUT"' EXIT
   fi
   render "$OUT"
+  kube_linter "$OUT"
   [[ "${1:-}" == "render" ]] && { log "rendered into $OUT"; return 0; }
   cd "$ROOT"
   # --roots: the root jest.config.js lists packages/ and services/ only; this runs deploy/test regardless.

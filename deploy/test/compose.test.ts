@@ -58,6 +58,11 @@ describe('deploy/compose.yaml (laptop full stack, checked as data)', () => {
       'audit: SEALPOST_NATS_PASSWORD_FILE reads /run/secrets/nats_audit_password, which it does not mount',
     ],
     [
+      'a caller without the address of the service it calls',
+      (t: string) => t.replace(/\n +SEALPOST_AUDIT_GRPC_ADDR: audit:7404/, ''),
+      'contact-vault: calls audit over gRPC, but SEALPOST_AUDIT_GRPC_ADDR is sealpost-audit:7404, not audit:7404',
+    ],
+    [
       'a secret from the environment',
       (t: string) => t.replace('jwks: { file: ./compose/.state/secrets/jwks }', 'jwks: { environment: JWKS }'),
       'secret jwks: must come from a file',

@@ -75,6 +75,27 @@ describe('dashboards and alerts name only metrics the code exports', () => {
     expect(exprProblems(expr).join('\n')).toContain(expected);
   });
 
+  // The same checks as above, on whole files: a panel nested in a row, a query variable and an alert rule that name
+  // a metric the code does not export each make the suite fail.
+  it('refuses a dashboard or an alert naming a metric that does not exist', () => {
+    const problemsOf = (json: unknown) => dashboardExprs(json).flatMap((e) => exprProblems(e));
+    const dashboard = structuredClone(dashboards[0]!.json);
+    expect(problemsOf(dashboard)).toEqual([]);
+    dashboard.panels.push({ type: 'row', panels: [{ targets: [{ expr: 'sum(rate(sealpost_contacts_total[5m]))' }] }] });
+    expect(problemsOf(dashboard)).toEqual([
+      'sealpost_contacts_total: not exported (not in METRIC_NAMES or wrong suffix)',
+    ]);
+    const variable = structuredClone(dashboards[0]!.json);
+    variable.templating = {
+      list: [{ type: 'query', name: 'x', query: { query: 'label_values(sealpost_nope, tenant)' } }],
+    };
+    expect(problemsOf(variable).join('\n')).toContain('sealpost_nope: not exported');
+    const rules = [...alertRules, { alert: 'Bogus', expr: 'sealpost_vault_reveal_total > 0' }];
+    expect(rules.flatMap((r) => exprProblems(r.expr))).toEqual([
+      'sealpost_vault_reveal_total: not exported (not in METRIC_NAMES or wrong suffix)',
+    ]);
+  });
+
   it('accepts every exported series (the refusals above are not blanket)', () => {
     for (const name of exportedSeries().keys()) expect(exprProblems(`sum(${name})`)).toEqual([]);
   });

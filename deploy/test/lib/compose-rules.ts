@@ -1,5 +1,7 @@
 /** Structure rules of deploy/compose.yaml (Docker is not available here, so the file is checked as data). */
+import { SERVICE_GRPC_PORT, grpcAddrSetting } from '@sealpost/config';
 import { isMap, isScalar, isSeq, parseDocument } from 'yaml';
+import { grpcCallsOfAccessTable } from './grpc-calls';
 
 /** Services the laptop stack must run: the Sealpost services that exist plus their peers. */
 export const REQUIRED_SERVICES = ['contact-vault', 'audit', 'mongodb', 'otel-collector', 'jaeger', 'local-kms', 'ses'];
@@ -55,6 +57,17 @@ export function composeFindings(text: string): string[] {
       if (!(svc.cap_drop ?? []).includes('ALL')) out.push(`${name}: cap_drop must include ALL`);
       if (!String(svc.user ?? '').startsWith('10001')) out.push(`${name}: must run as user 10001`);
     }
+  }
+  // A service that calls another over gRPC (the access table's service grants) must dial it on this network:
+  // the production default address is the Kubernetes Service name (sealpost-<service>), unknown here.
+  for (const { caller, callee } of grpcCallsOfAccessTable()) {
+    if (!SEALPOST_SERVICES.includes(caller) || !SEALPOST_SERVICES.includes(callee) || !services[caller]) continue;
+    const setting = grpcAddrSetting(callee);
+    const value = String(services[caller].environment?.[setting] ?? `sealpost-${callee}:${SERVICE_GRPC_PORT[callee]}`);
+    if (value !== `${callee}:${SERVICE_GRPC_PORT[callee]}`)
+      out.push(
+        `${caller}: calls ${callee} over gRPC, but ${setting} is ${value}, not ${callee}:${SERVICE_GRPC_PORT[callee]}`,
+      );
   }
   for (const [name, s] of Object.entries(compose.secrets ?? {})) {
     if (s.file === undefined) out.push(`secret ${name}: must come from a file`);

@@ -1,10 +1,70 @@
 /**
  * Rules every rendered Sealpost manifest set must satisfy: restricted pod security, probes, resources,
- * secrets as files, workload identity, NetworkPolicy coverage, and the kube-linter default checks
- * (kube-linter itself cannot be installed here; each rule names the check it stands for).
+ * secrets as files, workload identity, NetworkPolicy coverage, and kube-linter's default checks.
+ * kube-linter itself is not served here (the Go module proxy answers 403 for golang.stackrox.io/kube-linter
+ * and github.com/stackrox/kube-linter), so each of its default checks is reimplemented below: a finding that
+ * stands for a kube-linter check ends with its name in parentheses, e.g. `(run-as-non-root)`, and
+ * KUBE_LINTER_DEFAULT_CHECKS lists every default check (a test proves each one fails on a bad manifest).
+ * When a kube-linter binary is available, scripts/k8s-check.sh runs it as well (config: k8s/.kube-linter.yaml).
  * Each rule returns findings `<kind>/<name>: <problem>`; an empty list means the set passes.
  */
 import type { K8sObject } from './render';
+
+/**
+ * kube-linter's checks that are enabled by default ("Enabled by default: Yes" in kube-linter's
+ * docs/generated/checks.md, 0.7/0.8 series). Every one has a rule here whose finding carries the check's name.
+ */
+export const KUBE_LINTER_DEFAULT_CHECKS = [
+  'dangling-service',
+  'deprecated-service-account-field',
+  'docker-sock',
+  'drop-net-raw-capability',
+  'duplicate-env-var',
+  'env-var-secret',
+  'host-ipc',
+  'host-network',
+  'host-pid',
+  'invalid-target-ports',
+  'latest-tag',
+  'liveness-port',
+  'mismatching-selector',
+  'no-anti-affinity',
+  'no-extensions-v1beta',
+  'no-read-only-root-fs',
+  'non-existent-service-account',
+  'pdb-max-unavailable',
+  'pdb-min-available',
+  'pdb-unhealthy-pod-eviction-policy',
+  'privilege-escalation-container',
+  'privileged-container',
+  'readiness-port',
+  'run-as-non-root',
+  'sensitive-host-mounts',
+  'ssh-port',
+  'startup-port',
+  'unsafe-sysctls',
+  'unset-cpu-requirements',
+  'unset-memory-requirements',
+] as const;
+
+/**
+ * kube-linter checks that are off by default but hold for Sealpost; the rules here enforce them too, and
+ * k8s/.kube-linter.yaml includes them when the real binary runs.
+ */
+export const KUBE_LINTER_EXTRA_CHECKS = [
+  'dangling-horizontalpodautoscaler',
+  'dangling-networkpolicy',
+  'default-service-account',
+  'no-liveness-probe',
+  'no-readiness-probe',
+  'non-isolated-pod',
+  'use-namespace',
+] as const;
+
+/** kube-linter's sensitive-host-mounts and docker-sock directories. */
+const SENSITIVE_HOST_PATHS = [/^\/$/, /^\/boot$/, /^\/dev$/, /^\/etc$/, /^\/lib$/, /^\/proc$/, /^\/sys$/, /^\/usr$/];
+/** IANA service names (RFC 6335 5.1), what Kubernetes requires of port names: kube-linter's invalid-target-ports. */
+const PORT_NAME = /^(?=.*[a-z])(?!.*--)[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/;
 
 const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob'];
 /** Services whose pods call AWS (KMS, SES, SNS, STS) and so need an IRSA role; see settings.ts AWS_USERS. */
@@ -83,6 +143,18 @@ function serviceNameOf(w: K8sObject): string {
   return podLabelsOf(w)['app.kubernetes.io/name'] ?? w.metadata.name;
 }
 
+/** The port a probe connects to (gRPC, HTTP or TCP), by number or name; undefined for exec probes. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function probePort(probe: any): number | string | undefined {
+  return probe?.grpc?.port ?? probe?.httpGet?.port ?? probe?.tcpSocket?.port;
+}
+
+/** A PDB's minAvailable / maxUnavailable as a pod count for `replicas` (percentages round up, as Kubernetes does). */
+function podCount(value: number | string, replicas: number): number {
+  const percent = /^(\d+)%$/.exec(String(value));
+  return percent ? Math.ceil((Number(percent[1]) * replicas) / 100) : Number(value);
+}
+
 /** Restricted pod security and the runtime settings DESIGN.md asks of every workload. */
 export function securityFindings(objects: readonly K8sObject[]): string[] {
   const out: string[] = [];
@@ -97,18 +169,32 @@ export function securityFindings(objects: readonly K8sObject[]): string[] {
     if (pod.automountServiceAccountToken !== false) at('automountServiceAccountToken must be false');
     if (pod.enableServiceLinks !== false)
       at('enableServiceLinks must be false (service links inject SEALPOST_* variables)');
-    if (pod.hostNetwork === true || pod.hostPID === true || pod.hostIPC === true) at('uses a host namespace');
-    if (psc.runAsNonRoot !== true) at('pod securityContext.runAsNonRoot must be true');
+    if (pod.hostNetwork === true) at('uses a host namespace: hostNetwork (host-network)');
+    if (pod.hostPID === true) at('uses a host namespace: hostPID (host-pid)');
+    if (pod.hostIPC === true) at('uses a host namespace: hostIPC (host-ipc)');
+    if (pod.serviceAccount !== undefined)
+      at('sets the deprecated serviceAccount field (deprecated-service-account-field)');
+    if (psc.runAsNonRoot !== true) at('pod securityContext.runAsNonRoot must be true (run-as-non-root)');
     if (!(Number.isInteger(psc.runAsUser) && psc.runAsUser >= MIN_UID))
       at(`pod securityContext.runAsUser must be >= ${MIN_UID}`);
     if (psc.seccompProfile?.type !== 'RuntimeDefault') at('pod seccompProfile must be RuntimeDefault');
-    if ((psc.sysctls ?? []).length > 0) at('sets sysctls');
+    if ((psc.sysctls ?? []).length > 0) at('sets sysctls (unsafe-sysctls)');
 
     const volumes: { name: string; [k: string]: unknown }[] = pod.volumes ?? [];
-    for (const v of volumes) if ('hostPath' in v) at(`volume ${v.name} is a hostPath`);
+    for (const v of volumes) {
+      if (!('hostPath' in v)) continue;
+      const path = String((v.hostPath as { path?: string } | undefined)?.path ?? '');
+      const tag = /docker\.sock$/.test(path)
+        ? ' (docker-sock)'
+        : SENSITIVE_HOST_PATHS.some((re) => re.test(path.replace(/\/+$/, '') || '/'))
+          ? ' (sensitive-host-mounts)'
+          : '';
+      at(`volume ${v.name} is a hostPath${tag}`);
+    }
     const spiffe = volumes.find((v) => (v.csi as { driver?: string } | undefined)?.driver === SPIFFE_DRIVER);
     if (!spiffe) at(`has no ${SPIFFE_DRIVER} volume (mTLS certificate bound to the service account)`);
-    if (!pod.serviceAccountName || pod.serviceAccountName === 'default') at('needs its own serviceAccountName');
+    if (!pod.serviceAccountName || pod.serviceAccountName === 'default')
+      at('needs its own serviceAccountName (default-service-account)');
     else if (!objects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === pod.serviceAccountName)) {
       at(`serviceAccountName ${pod.serviceAccountName} is not rendered (non-existent-service-account)`);
     }
@@ -116,19 +202,22 @@ export function securityFindings(objects: readonly K8sObject[]): string[] {
     for (const c of containersOf(w)) {
       const cat = (problem: string) => at(`container ${c.name}: ${problem}`);
       const sc = c.securityContext ?? {};
-      if (sc.allowPrivilegeEscalation !== false) cat('allowPrivilegeEscalation must be false');
-      if (sc.readOnlyRootFilesystem !== true) cat('readOnlyRootFilesystem must be true');
-      if (sc.privileged === true) cat('must not be privileged');
-      if (!(sc.capabilities?.drop ?? []).includes('ALL')) cat('capabilities.drop must include ALL');
+      if (sc.allowPrivilegeEscalation !== false)
+        cat('allowPrivilegeEscalation must be false (privilege-escalation-container)');
+      if (sc.readOnlyRootFilesystem !== true) cat('readOnlyRootFilesystem must be true (no-read-only-root-fs)');
+      if (sc.privileged === true) cat('must not be privileged (privileged-container)');
+      const drop: string[] = sc.capabilities?.drop ?? [];
+      if (!drop.includes('ALL')) cat('capabilities.drop must include ALL');
+      if (!drop.includes('ALL') && !drop.includes('NET_RAW')) cat('does not drop NET_RAW (drop-net-raw-capability)');
       if ((sc.capabilities?.add ?? []).length > 0) cat('must not add capabilities');
-      if ((sc.runAsNonRoot ?? psc.runAsNonRoot) !== true) cat('runAsNonRoot must be true');
+      if ((sc.runAsNonRoot ?? psc.runAsNonRoot) !== true) cat('runAsNonRoot must be true (run-as-non-root)');
       if (sc.runAsUser !== undefined && sc.runAsUser < MIN_UID) cat(`runAsUser must be >= ${MIN_UID}`);
       if ((sc.seccompProfile?.type ?? psc.seccompProfile?.type) !== 'RuntimeDefault')
         cat('seccompProfile must be RuntimeDefault');
 
       for (const kind of ['requests', 'limits'] as const) {
         for (const r of ['cpu', 'memory'])
-          if (c.resources?.[kind]?.[r] === undefined) cat(`resources.${kind}.${r} missing`);
+          if (c.resources?.[kind]?.[r] === undefined) cat(`resources.${kind}.${r} missing (unset-${r}-requirements)`);
       }
 
       const image: string = c.image ?? '';
@@ -139,7 +228,7 @@ export function securityFindings(objects: readonly K8sObject[]): string[] {
       // Secrets as files only: no Secret in env, no password-like value in env.
       for (const e of c.env ?? []) {
         if (e.valueFrom?.secretKeyRef) cat(`env ${e.name} comes from a Secret (mount it as a file)`);
-        if (/PASSWORD|SECRET|TOKEN|PRIVATE_KEY/.test(e.name) && !e.name.endsWith('_FILE'))
+        if (/PASSWORD|SECRET|TOKEN|PRIVATE_KEY/i.test(e.name) && !/_FILE$/i.test(e.name))
           cat(`env ${e.name} looks like a secret value (env-var-secret)`);
       }
       for (const from of c.envFrom ?? []) if (from.secretRef) cat('envFrom a Secret (mount it as a file)');
@@ -156,15 +245,33 @@ export function securityFindings(objects: readonly K8sObject[]): string[] {
         }
       }
 
-      // Probes: native gRPC against the health-only port, never the mTLS port.
       const ports: { name?: string; containerPort: number }[] = c.ports ?? [];
+      for (const p of ports) {
+        if (p.name !== undefined && !PORT_NAME.test(p.name))
+          cat(`port name ${p.name} is not an IANA service name (invalid-target-ports)`);
+        if (p.containerPort === 22) cat('exposes port 22 (ssh-port)');
+      }
+      // A probe must reach a port the container exposes (kube-linter's liveness-port, readiness-port, startup-port).
+      const probeChecks = {
+        livenessProbe: 'liveness-port',
+        readinessProbe: 'readiness-port',
+        startupProbe: 'startup-port',
+      };
+      for (const [probe, check] of Object.entries(probeChecks)) {
+        const port = probePort(c[probe]);
+        if (port !== undefined && !ports.some((p) => p.containerPort === port || p.name === port))
+          cat(`${probe} targets port ${port}, which the container does not expose (${check})`);
+      }
+      // Probes: native gRPC against the health-only port, never the mTLS port.
       const health = ports.find((p) => p.name === 'health');
       if (podSpecOf(w).containers.includes(c)) {
         if (!health) cat('has no port named health');
-        for (const probe of ['livenessProbe', 'readinessProbe'] as const) {
+        for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
           const p = c[probe];
-          if (!p) cat(`${probe} missing`);
-          else if (p.grpc?.port === undefined) cat(`${probe} must be a native grpc probe`);
+          if (!p) {
+            if (probe !== 'startupProbe')
+              cat(`${probe} missing (no-${probe === 'livenessProbe' ? 'liveness' : 'readiness'}-probe)`);
+          } else if (p.grpc?.port === undefined) cat(`${probe} must be a native grpc probe`);
           else if (health && p.grpc.port !== health.containerPort)
             cat(`${probe} must target the health port ${health.containerPort}`);
         }
@@ -199,6 +306,10 @@ export function networkPolicyFindings(objects: readonly K8sObject[]): string[] {
       (p.spec?.egress ?? []).length === 0,
   );
   if (!denyAll) out.push('namespace: no default-deny NetworkPolicy (empty podSelector, Ingress and Egress, no rules)');
+  for (const p of policies) {
+    if (!workloads(objects).some((w) => selectorMatches(p.spec?.podSelector, podLabelsOf(w))))
+      out.push(`${id(p)}: selects no workload (dangling-networkpolicy)`);
+  }
   for (const w of workloads(objects)) {
     const labels = podLabelsOf(w);
     const own = policies.filter(
@@ -251,13 +362,13 @@ export function consistencyFindings(objects: readonly K8sObject[]): string[] {
         out.push(`${id(d)}: ${replicas} replicas without podAntiAffinity (no-anti-affinity)`);
     }
     for (const p of pdb) {
-      // pdb-max-unavailable / pdb-min-available: a PDB that can never be satisfied blocks every drain.
-      if (p.spec?.maxUnavailable !== undefined && Number(p.spec.maxUnavailable) === 0)
-        out.push(`${id(p)}: maxUnavailable 0 blocks drains`);
-      if (p.spec?.minAvailable !== undefined && Number(p.spec.minAvailable) >= replicas)
-        out.push(`${id(p)}: minAvailable >= replicas blocks drains`);
+      // A PDB that can never be satisfied blocks every drain.
+      if (p.spec?.maxUnavailable !== undefined && podCount(p.spec.maxUnavailable, replicas) === 0)
+        out.push(`${id(p)}: maxUnavailable 0 blocks drains (pdb-max-unavailable)`);
+      if (p.spec?.minAvailable !== undefined && podCount(p.spec.minAvailable, replicas) >= replicas)
+        out.push(`${id(p)}: minAvailable >= replicas blocks drains (pdb-min-available)`);
       if (p.spec?.unhealthyPodEvictionPolicy !== 'AlwaysAllow')
-        out.push(`${id(p)}: unhealthyPodEvictionPolicy should be AlwaysAllow`);
+        out.push(`${id(p)}: unhealthyPodEvictionPolicy should be AlwaysAllow (pdb-unhealthy-pod-eviction-policy)`);
     }
     if (AWS_SERVICES.includes(service)) {
       const sa = objects.find(
@@ -271,7 +382,7 @@ export function consistencyFindings(objects: readonly K8sObject[]): string[] {
   for (const h of hpas) {
     const ref = h.spec?.scaleTargetRef;
     if (!deployments.some((d) => ref?.kind === 'Deployment' && d.metadata.name === ref.name))
-      out.push(`${id(h)}: scales a Deployment that is not rendered`);
+      out.push(`${id(h)}: scales a Deployment that is not rendered (dangling-horizontalpodautoscaler)`);
   }
   for (const p of pdbs) {
     if (!deployments.some((d) => selectorMatches(p.spec?.selector, podLabelsOf(d))))
@@ -285,6 +396,9 @@ export function consistencyFindings(objects: readonly K8sObject[]): string[] {
     }
     const containerPorts = (podSpecOf(target).containers ?? []).flatMap((c: { ports?: unknown[] }) => c.ports ?? []);
     for (const p of s.spec.ports ?? []) {
+      if (p.port === 22 || p.targetPort === 22) out.push(`${id(s)}: exposes port 22 (ssh-port)`);
+      if (typeof p.targetPort === 'string' && !PORT_NAME.test(p.targetPort))
+        out.push(`${id(s)}: targetPort ${p.targetPort} is not an IANA service name (invalid-target-ports)`);
       const ok = containerPorts.some(
         (c: { name?: string; containerPort: number }) => c.name === p.targetPort || c.containerPort === p.targetPort,
       );
@@ -292,6 +406,7 @@ export function consistencyFindings(objects: readonly K8sObject[]): string[] {
     }
   }
   for (const o of objects) {
+    if (/^extensions\/v1beta/.test(o.apiVersion)) out.push(`${id(o)}: uses ${o.apiVersion} (no-extensions-v1beta)`);
     if (o.kind !== 'Namespace' && o.kind !== 'ClusterRole' && !o.metadata.namespace)
       out.push(`${id(o)}: has no namespace (use-namespace)`);
     if (o.metadata.namespace === 'default') out.push(`${id(o)}: is in the default namespace`);

@@ -70,5 +70,11 @@ export function dashboardExprs(dashboard: any): string[] {
     }
   };
   visit(dashboard.panels);
+  // Query variables (`label_values(sealpost_…, label)`); datasource and custom variables hold no PromQL.
+  for (const v of dashboard.templating?.list ?? []) {
+    if (v.type !== 'query') continue;
+    const query = typeof v.query === 'string' ? v.query : v.query?.query;
+    if (typeof query === 'string') out.push(query);
+  }
   return out;
 }

@@ -256,6 +256,8 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
         createAccessInterceptor({
           policy: DEFAULT_ACCESS_POLICY,
           trustDomain: config.trustDomain,
+          // csi-driver-spiffe ids (spiffe://<td>/ns/<namespace>/sa/<service>) are accepted from this namespace only.
+          spiffeNamespace: config.spiffeNamespace,
           verifier,
           stepUpWindowSeconds: config.auth.stepUpWindowSeconds,
         }),
