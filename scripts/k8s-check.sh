@@ -7,7 +7,7 @@
 #                                        dir), and run kube-linter on them if it is installed (3. below)
 #
 # 1. `kustomize build` of k8s/base and of every k8s/overlays/* (a build error fails the check).
-# 2. jest over deploy/test (the same tests the root jest run includes once deploy/ is among its roots):
+# 2. jest over deploy/test (the same suites the full test run includes):
 #    - every rendered object of both overlays validated against the Kubernetes OpenAPI schemas shipped by
 #      the npm package kubernetes-models (compiled validators: required fields, types, enums) and against
 #      its TypeScript types with excess-property checks (unknown or misspelt fields);
@@ -100,8 +100,7 @@ main() {
   kube_linter "$OUT"
   [[ "${1:-}" == "render" ]] && { log "rendered into $OUT"; return 0; }
   cd "$ROOT"
-  # --roots: the root jest.config.js lists packages/ and services/ only; this runs deploy/test regardless.
-  SEALPOST_TEST_KUSTOMIZE="$BIN/kustomize" pnpm exec jest --ci deploy/test --roots "<rootDir>/deploy"
+  SEALPOST_TEST_KUSTOMIZE="$BIN/kustomize" pnpm exec jest --ci deploy/test
 }
 
 main "$@"
