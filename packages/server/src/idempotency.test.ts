@@ -3,22 +3,6 @@ import { createIdempotency, MemoryIdempotencyStore, requestFingerprint, requestI
 
 const key = (requestId: string | undefined, principal = 'op-1') => ({ principal, method: '/a.B/C', requestId });
 
-describe('MemoryIdempotencyStore', () => {
-  it('evicts the least recently used entry beyond its bound and forgets expired ones', async () => {
-    let now = 1000;
-    const store = new MemoryIdempotencyStore(2, () => now);
-    await store.put('a', { fingerprint: 'f', response: 1, expiresAt: 5000 });
-    await store.put('b', { fingerprint: 'f', response: 2, expiresAt: 5000 });
-    await store.get('a'); // a becomes most recent
-    await store.put('c', { fingerprint: 'f', response: 3, expiresAt: 5000 });
-    expect(await store.get('b')).toBeUndefined();
-    expect((await store.get('a'))?.response).toBe(1);
-    now = 5000;
-    expect(await store.get('c')).toBeUndefined();
-    expect(store.size).toBe(1);
-  });
-});
-
 describe('createIdempotency', () => {
   it('runs once per request id, per principal, and shares a concurrent duplicate', async () => {
     let runs = 0;
@@ -42,7 +26,7 @@ describe('createIdempotency', () => {
   it('does not remember failures, and expires after the TTL', async () => {
     let now = 0;
     let runs = 0;
-    const idem = createIdempotency({ store: new MemoryIdempotencyStore(10, () => now), ttlMs: 100, now: () => now });
+    const idem = createIdempotency({ store: new MemoryIdempotencyStore({ now: () => now }), ttlMs: 100 });
     await expect(idem.run(key('req-00000002'), {}, async () => Promise.reject(new Error('boom')))).rejects.toThrow(
       'boom',
     );

@@ -16,7 +16,7 @@ export {
   requestFingerprint,
   requestIdOf,
   type Idempotency,
-  type IdempotencyRecord,
+  type IdempotencyOptions,
   type IdempotencyStore,
 } from './idempotency';
 // The one error → status mapping lives in @sealpost/access (the lower layer, whose interceptor refuses calls

@@ -70,7 +70,7 @@ describe('createGrpcServer', () => {
   const clients: grpc.Client[] = [];
   const slow: { started: number; aborted: unknown[] } = { started: 0, aborted: [] };
   let upserts = 0;
-  const idempotency = createIdempotency({ store: new MemoryIdempotencyStore(100), ttlMs: 60_000 });
+  const idempotency = createIdempotency({ store: new MemoryIdempotencyStore({ maxEntries: 100 }), ttlMs: 60_000 });
 
   const start = async (): Promise<GrpcServer> => {
     const s = await createGrpcServer({

@@ -8,7 +8,8 @@ export type StorageErrorCode =
   | 'STORAGE_MIGRATION_NEWER'
   | 'STORAGE_MIGRATION_FAILED'
   | 'STORAGE_MIGRATION_STUCK'
-  | 'STORAGE_USER_UNSUPPORTED';
+  | 'STORAGE_USER_UNSUPPORTED'
+  | 'STORAGE_CONTENDED';
 
 /** A storage failure with a stable `code`. Messages name hosts, files and versions — never credentials or data. */
 export class StorageError extends Error {

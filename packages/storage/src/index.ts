@@ -32,3 +32,27 @@ export type { LeaseStoreOptions } from './lease-args';
 export { MongoLeaseStore } from './lease-mongo';
 export { SqliteLeaseStore } from './lease-sqlite';
 export { LeaseKeeper, newLeaseHolderId, type LeaseKeeperOptions, type LeaseLossReason } from './lease-keeper';
+
+export type {
+  IdempotencyClaim,
+  IdempotencyClaimOptions,
+  IdempotencyClaimResult,
+  IdempotencyStore,
+  IdempotencyStoreOptions,
+} from './idempotency-store';
+export { MemoryIdempotencyStore, type MemoryIdempotencyStoreOptions } from './idempotency-memory';
+export { SqliteIdempotencyStore } from './idempotency-sqlite';
+export { MongoIdempotencyStore, type MongoIdempotencyStoreOptions } from './idempotency-mongo';
+
+export {
+  WINDOW_SLICES,
+  takeFromWindow,
+  type WindowRule,
+  type WindowSlice,
+  type WindowedCounterStore,
+  type WindowedCounterStoreOptions,
+  type WindowedTake,
+} from './windowed-counter';
+export { MemoryWindowedCounterStore } from './windowed-counter-memory';
+export { SqliteWindowedCounterStore } from './windowed-counter-sqlite';
+export { MongoWindowedCounterStore, type MongoWindowedCounterStoreOptions } from './windowed-counter-mongo';
