@@ -13,7 +13,6 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  type AuditEntry,
   type AuditLogStore,
   AuditAppender,
   CachedNodeReader,
@@ -23,16 +22,14 @@ import {
   SqliteAuditLogStore,
   appendLeaves,
   emptyFrontier,
-  encodeAuditEntry,
   frontierRoot,
   inclusionProofFromStore,
-  leafHash,
-  merkleRoot,
   proveEntry,
   signTreeHead,
   verifyAuditLog,
   verifyLogSync,
 } from '@sealpost/audit';
+import { type AuditEntry, encodeAuditEntry, leafHash, merkleRoot } from '@sealpost/audit-format';
 import { EmbeddedBus, type EventEnvelope, createEnvelope, newEventId, type ServiceBus } from '@sealpost/bus';
 import { auditEventsV1 } from '@sealpost/proto';
 import { type LeaseStore, MongoLeaseStore, SqliteLeaseStore, connectMongo, newLeaseHolderId } from '@sealpost/storage';

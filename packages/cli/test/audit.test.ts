@@ -3,15 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import {
-  FencedLogWriter,
-  FileWitness,
-  LocalEd25519Signer,
-  SqliteAuditLogStore,
-  encodeAuditEntry,
-  signTreeHead,
-  type AuditEntry,
-} from '@sealpost/audit';
+import { FencedLogWriter, FileWitness, LocalEd25519Signer, SqliteAuditLogStore, signTreeHead } from '@sealpost/audit';
+import { encodeAuditEntry, type AuditEntry } from '@sealpost/audit-format';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '../../..');

@@ -10,15 +10,12 @@
 import {
   type AuditEntry,
   type TreeHead,
-  appendLeaves,
-  emptyFrontier,
   encodeAuditEntry,
-  frontierRoot,
   leafHash,
   merkleRoot,
   nodeHash,
-  verifyLogSync,
-} from '../src/domain';
+} from '@sealpost/audit-format';
+import { appendLeaves, emptyFrontier, frontierRoot, verifyLogSync } from '../src/domain';
 
 const count = Number(process.argv[2] ?? 1_000_000);
 const rounds = Number(process.argv[3] ?? 3);

@@ -1,4 +1,7 @@
-/** Public API of the audit service package. */
+/**
+ * Public API of the audit service package. The log's formats and their verification (entries, Merkle proofs, tree
+ * heads, the audit-event mapping, the inclusion-proof file) are @sealpost/audit-format's: import them from there.
+ */
 export * from './domain';
 export * from './ports/audit-log-store';
 export * from './ports/tree-head-signer';
@@ -11,7 +14,6 @@ export { FileWitness, readTreeHeadFile } from './adapters/witness/file-witness';
 export { openAuditLogStore } from './adapters/open-audit-store';
 export {
   AuditVerifyError,
-  INCLUSION_PROOF_FORMAT,
   proveEntry,
   pruneAuditLog,
   verifyAuditLog,
@@ -20,7 +22,6 @@ export {
   type AuditVerifyFailure,
   type AuditVerifyResult,
   type AuditVerifySuccess,
-  type InclusionProofBundle,
   type ProveEntryOptions,
   type PruneAuditLogOptions,
   type PruneAuditLogResult,
@@ -28,13 +29,6 @@ export {
   type VerifyAuditLogOptions,
   type VerifyProgress,
 } from './app/verify';
-export {
-  AuditEventRejectedError,
-  auditActionToken,
-  entryFromAuditEvent,
-  type AuditEventMessage,
-  type AuditEventRejection,
-} from './app/decode-audit-event';
 export {
   AUDIT_APPENDER_DURABLE,
   AUDIT_APPENDER_LEASE,
@@ -46,9 +40,7 @@ export {
 export { RetentionSchedule, type RetentionScheduleOptions } from './app/retention-schedule';
 export {
   TreeHeadSchedule,
-  TreeHeadSignatureError,
   signTreeHead,
-  verifyTreeHeadJws,
   type SignTreeHeadDeps,
   type TreeHeadPublisher,
   type TreeHeadScheduleOptions,

@@ -1,17 +1,8 @@
 import { Binary } from 'mongodb';
 import { connectMongo } from '@sealpost/storage';
 import { describeRepositoryContract } from '@sealpost/storage/testing';
-import {
-  type AuditEntry,
-  emptyFrontier,
-  encodeAuditEntry,
-  frontierFromStore,
-  inclusionProofFromStore,
-  leafHash,
-  merkleRoot,
-  rootFromStore,
-  verifyInclusion,
-} from '../src/domain';
+import { type AuditEntry, encodeAuditEntry, leafHash, merkleRoot, verifyInclusion } from '@sealpost/audit-format';
+import { emptyFrontier, frontierFromStore, inclusionProofFromStore, rootFromStore } from '../src/domain';
 import { MongoAuditLogStore } from '../src/adapters/mongo/mongo-audit-log-store';
 import { SqliteAuditLogStore } from '../src/adapters/sqlite/sqlite-audit-log-store';
 import { type AuditLogStore, AuditStoreError, type StoredTreeHead } from '../src/ports/audit-log-store';

@@ -1,7 +1,7 @@
 /** Test support: publishing audit events the way a source service does, on either bus adapter. */
 import { auditEventsV1 } from '@sealpost/proto';
 import { type ServiceBus, createEnvelope, newEventId } from '@sealpost/bus';
-import { auditActionToken } from '../src/app/decode-audit-event';
+import { auditActionToken } from '@sealpost/audit-format';
 
 export interface AuditEventInput {
   tenantId: string;

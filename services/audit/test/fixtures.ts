@@ -1,13 +1,6 @@
 /** Test and benchmark helpers: valid entries and ready-made append batches. Not used by production code. */
-import {
-  type AuditEntry,
-  type Frontier,
-  appendLeaves,
-  emptyFrontier,
-  encodeAuditEntry,
-  frontierRoot,
-  leafHash,
-} from '../src/domain';
+import { type AuditEntry, encodeAuditEntry, leafHash } from '@sealpost/audit-format';
+import { type Frontier, appendLeaves, emptyFrontier, frontierRoot } from '../src/domain';
 import type { AppendBatch, NewLeaf } from '../src/ports/audit-log-store';
 
 let counter = 0;

@@ -18,10 +18,14 @@ import {
 import { loadConfig } from '@sealpost/config';
 import { auditEventsV1, auditV1 } from '@sealpost/proto';
 import { tempDir, type TempDir } from '@sealpost/testkit';
-import { leafHash, verifyConsistency, verifyInclusion } from '../src/domain';
+import {
+  auditActionToken,
+  leafHash,
+  verifyConsistency,
+  verifyInclusion,
+  verifyTreeHeadJws,
+} from '@sealpost/audit-format';
 import { LocalEd25519Signer } from '../src/adapters/signing/local-ed25519-signer';
-import { auditActionToken } from '../src/app/decode-audit-event';
-import { verifyTreeHeadJws } from '../src/app/sign-tree-head';
 import { AUDIT_LOG_ID, startAuditService, type RunningAuditService } from '../src/service';
 import { auditPayload, eventually } from './bus-support';
 

@@ -5,13 +5,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { type JWK, calculateJwkThumbprint, exportJWK } from 'jose';
+import type { InclusionProofBundle } from '@sealpost/audit-format';
 import { LocalEd25519Signer } from '../src/adapters/signing/local-ed25519-signer';
 import { jwsSigningInput } from '../src/adapters/signing/jws';
 import { SqliteAuditLogStore } from '../src/adapters/sqlite/sqlite-audit-log-store';
 import { FileWitness } from '../src/adapters/witness/file-witness';
 import { FencedLogWriter } from '../src/app/append-entries';
 import { signTreeHead } from '../src/app/sign-tree-head';
-import { type InclusionProofBundle, proveEntry } from '../src/app/verify';
+import { proveEntry } from '../src/app/verify';
 import type { TreeHeadSigner } from '../src/ports/tree-head-signer';
 import { sampleEntry } from './fixtures';
 

@@ -5,14 +5,8 @@ import type { JWK } from 'jose';
 import { Binary } from 'mongodb';
 import { connectMongo } from '@sealpost/storage';
 import { describeRepositoryContract } from '@sealpost/storage/testing';
-import {
-  encodeAuditEntry,
-  encodeTreeHeadPayload,
-  flatIndex,
-  frontierFromStore,
-  frontierRoot,
-  leafHash,
-} from '../src/domain';
+import { encodeAuditEntry, encodeTreeHeadPayload, leafHash, verifyInclusion } from '@sealpost/audit-format';
+import { flatIndex, frontierFromStore, frontierRoot } from '../src/domain';
 import { LocalEd25519Signer } from '../src/adapters/signing/local-ed25519-signer';
 import { MongoAuditLogStore } from '../src/adapters/mongo/mongo-audit-log-store';
 import { SqliteAuditLogStore } from '../src/adapters/sqlite/sqlite-audit-log-store';
@@ -20,7 +14,6 @@ import { FileWitness } from '../src/adapters/witness/file-witness';
 import { FencedLogWriter } from '../src/app/append-entries';
 import { signTreeHead } from '../src/app/sign-tree-head';
 import { type AuditVerifyResult, proveEntry, pruneAuditLog, verifyAuditLog } from '../src/app/verify';
-import { verifyInclusion } from '../src/domain';
 import type { AuditLogStore, StoredTreeHead } from '../src/ports/audit-log-store';
 import { sampleEntry } from './fixtures';
 

@@ -17,15 +17,13 @@ import { AuditMetrics } from './audit-metrics';
 import {
   type AuditEntry,
   type AuditEntryRules,
-  type Frontier,
-  appendLeaves,
+  AuditEventRejectedError,
   encodeAuditEntry,
-  frontierFromStore,
-  frontierRoot,
+  entryFromAuditEvent,
   leafHash,
-} from '../domain';
+} from '@sealpost/audit-format';
+import { type Frontier, appendLeaves, frontierFromStore, frontierRoot } from '../domain';
 import { type AuditLogStore, AuditStoreError, type LogHead, type NewLeaf } from '../ports/audit-log-store';
-import { AuditEventRejectedError, entryFromAuditEvent } from './decode-audit-event';
 
 export const AUDIT_APPENDER_DURABLE = 'audit-appender';
 export const AUDIT_APPENDER_LEASE = 'audit-appender';

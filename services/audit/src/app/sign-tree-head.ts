@@ -1,12 +1,12 @@
 /**
- * Signed tree heads: sign {logId, treeSize, rootHash, timestamp} (the canonical payload of domain/tree-head.ts) as
- * a compact JWS, store it, write it to the witness, and publish it. `TreeHeadSchedule` does so every N entries
- * and every T ms, also when idle (a fresh timestamp proves the log was live and unchanged).
+ * Signed tree heads: sign {logId, treeSize, rootHash, timestamp} (the canonical payload of @sealpost/audit-format's
+ * tree-head.ts) as a compact JWS, store it, write it to the witness, and publish it. `TreeHeadSchedule` does so every
+ * N entries and every T ms, also when idle (a fresh timestamp proves the log was live and unchanged). Checking a
+ * signed head is `verifyTreeHeadJws` of @sealpost/audit-format.
  */
-import { type JWK, compactVerify, importJWK } from 'jose';
-import { type TreeHead, encodeTreeHeadPayload, parseTreeHeadPayload } from '../domain';
+import { type TreeHead, encodeTreeHeadPayload } from '@sealpost/audit-format';
 import type { AuditLogStore, StoredTreeHead } from '../ports/audit-log-store';
-import { TREE_HEAD_JWS_TYPE, type TreeHeadSigner } from '../ports/tree-head-signer';
+import type { TreeHeadSigner } from '../ports/tree-head-signer';
 import type { TreeHeadWitness } from '../ports/witness';
 import type { AuditMetrics } from './audit-metrics';
 
@@ -44,61 +44,6 @@ export async function signTreeHead(deps: SignTreeHeadDeps): Promise<StoredTreeHe
   deps.metrics?.treeHead(deps.witness.kind, 'ok');
   await deps.publish?.(stored);
   return stored;
-}
-
-export type TreeHeadCheckCode = 'STH_BAD_SIGNATURE' | 'STH_UNKNOWN_KID' | 'STH_PAYLOAD_MISMATCH';
-
-/** A tree head's JWS did not verify. */
-export class TreeHeadSignatureError extends Error {
-  override readonly name = 'TreeHeadSignatureError';
-  constructor(
-    readonly code: TreeHeadCheckCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
-/**
- * Verifies a stored head's JWS with the public key of its kid (EdDSA or ES256, typ pinned) and that the signed
- * payload is exactly the stored fields. Returns the signed TreeHead; throws TreeHeadSignatureError.
- */
-export async function verifyTreeHeadJws(head: StoredTreeHead, publicKeys: readonly JWK[]): Promise<TreeHead> {
-  const jwk = publicKeys.find((k) => k.kid === head.kid);
-  if (!jwk) throw new TreeHeadSignatureError('STH_UNKNOWN_KID', `no public key for the head's kid`);
-  const alg = jwk.alg === 'ES256' ? 'ES256' : 'EdDSA';
-  let payload: Uint8Array;
-  try {
-    const key = await importJWK(jwk, alg);
-    const out = await compactVerify(head.jws, key, { algorithms: [alg] });
-    if (out.protectedHeader.kid !== head.kid || out.protectedHeader.typ !== TREE_HEAD_JWS_TYPE) {
-      throw new Error('header kid/typ mismatch');
-    }
-    payload = out.payload;
-  } catch (cause) {
-    throw new TreeHeadSignatureError('STH_BAD_SIGNATURE', `tree head of size ${head.treeSize}: bad signature`, {
-      cause,
-    });
-  }
-  let signed: TreeHead;
-  try {
-    signed = parseTreeHeadPayload(payload);
-  } catch (cause) {
-    throw new TreeHeadSignatureError('STH_PAYLOAD_MISMATCH', 'signed payload is not a canonical tree head', { cause });
-  }
-  if (
-    signed.logId !== head.logId ||
-    signed.treeSize !== head.treeSize ||
-    signed.rootHash !== head.rootHash ||
-    signed.timestamp !== head.timestamp
-  ) {
-    throw new TreeHeadSignatureError(
-      'STH_PAYLOAD_MISMATCH',
-      `tree head of size ${head.treeSize}: fields differ from the signed payload`,
-    );
-  }
-  return signed;
 }
 
 export interface TreeHeadScheduleOptions extends SignTreeHeadDeps {

@@ -12,25 +12,30 @@
  */
 import type { JWK } from 'jose';
 import {
-  type LeafHashSource,
-  LogVerifier,
-  type NodeReader,
-  type LogProblem,
+  INCLUSION_PROOF_FORMAT,
+  type InclusionProofBundle,
   ProofError,
   type TreeHead,
-  TreeError,
-  consistencyProofFromStore,
+  TreeHeadSignatureError,
   decodeAuditEntry,
-  frontierFromStore,
-  frontierRoot,
-  inclusionProofFromStore,
   leafHash,
   treeHeadRoot,
   verifyConsistency,
   verifyInclusion,
+  verifyTreeHeadJws,
+} from '@sealpost/audit-format';
+import {
+  type LeafHashSource,
+  LogVerifier,
+  type NodeReader,
+  type LogProblem,
+  TreeError,
+  consistencyProofFromStore,
+  frontierFromStore,
+  frontierRoot,
+  inclusionProofFromStore,
 } from '../domain';
 import type { AuditLogStore, StoredTreeHead } from '../ports/audit-log-store';
-import { TreeHeadSignatureError, verifyTreeHeadJws } from './sign-tree-head';
 
 /** Problems verifyAuditLog reports: the domain's, plus two about the store's own summary records. */
 export type AuditLogProblem =
@@ -332,32 +337,6 @@ export async function verifyAuditLog(options: VerifyAuditLogOptions): Promise<Au
     });
   }
   return success(result);
-}
-
-/** Identifies this proof format; bump on any change of meaning. */
-export const INCLUSION_PROOF_FORMAT = 'sealpost-audit-inclusion-proof/1';
-
-/** An inclusion proof an outside party can check with the public key alone (see tools/verify-proof.mjs). */
-export interface InclusionProofBundle {
-  readonly format: typeof INCLUSION_PROOF_FORMAT;
-  readonly entryId: string;
-  readonly leafIndex: number;
-  /** Canonical entry bytes, base64: the leaf hash is SHA-256(0x00 ‖ these bytes). */
-  readonly entry: string;
-  /** Lowercase hex. */
-  readonly leafHash: string;
-  readonly treeSize: number;
-  /** Audit path, leaf level first, lowercase hex (RFC 9162 §2.1.3). */
-  readonly proof: readonly string[];
-  /** The signed tree head the proof leads to; `jws` signs {logId, rootHash, timestamp, treeSize}. */
-  readonly sth: {
-    readonly logId: string;
-    readonly treeSize: number;
-    readonly rootHash: string;
-    readonly timestamp: number;
-    readonly kid: string;
-    readonly jws: string;
-  };
 }
 
 export interface ProveEntryOptions {

@@ -27,7 +27,7 @@ import {
   merkleTreeHash,
   verifyConsistency,
   verifyInclusion,
-} from './merkle';
+} from '@sealpost/audit-format';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const hexes = (bs: readonly Uint8Array[]): string[] => bs.map(hex);

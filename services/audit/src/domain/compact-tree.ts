@@ -17,7 +17,7 @@
  * the nodes for the set bits of n, highest first, and its hash is the right fold of those nodes' hashes. The tree of
  * size n is one such range, [0, n), whose tiling (the "frontier" or compact range) is also what the appender keeps.
  */
-import { HASH_SIZE, ProofError, emptyRoot, isCount, nodeHash, splitPoint } from './merkle';
+import { HASH_SIZE, ProofError, emptyRoot, isCount, nodeHash, splitPoint } from '@sealpost/audit-format';
 
 /** Identifies the perfect subtree over leaves [index·2^level, (index+1)·2^level). */
 export interface NodeId {

@@ -1,6 +1,6 @@
-/** Pure domain core of the audit service: Merkle hashing and proofs, stored-subtree scheme, entries, tree heads, log verification. */
-export * from './merkle';
+/**
+ * Pure domain core of the audit service: the stored-subtree scheme and log verification. Entries, Merkle hashing and
+ * proofs, and tree heads are formats the log shares with its readers: @sealpost/audit-format.
+ */
 export * from './compact-tree';
-export * from './canonical-entry';
-export * from './tree-head';
 export * from './verify-log';

@@ -1,6 +1,4 @@
-import { type AuditEntry, encodeAuditEntry } from './canonical-entry';
-import { leafHash, merkleTreeHash } from './merkle';
-import type { TreeHead } from './tree-head';
+import { type AuditEntry, type TreeHead, encodeAuditEntry, leafHash, merkleTreeHash } from '@sealpost/audit-format';
 import { LogVerifier, type VerifyLogResult, leafHashesOf, verifyLog, verifyLogSync } from './verify-log';
 
 const LOG = 'sealpost/audit/test';

@@ -20,8 +20,15 @@
  *   inserted or moved — told apart by the neighbouring stored hashes and the entry count.
  * - Fewer entries than a witnessed head's size → ROLLBACK.
  */
-import { emptyRoot, leafHash, leafHashAt, nodeHash } from './merkle';
-import { type TreeHead, TreeHeadError, validateTreeHead } from './tree-head';
+import {
+  type TreeHead,
+  TreeHeadError,
+  emptyRoot,
+  leafHash,
+  leafHashAt,
+  nodeHash,
+  validateTreeHead,
+} from '@sealpost/audit-format';
 
 export type LogProblem =
   | 'ENTRY_MODIFIED'

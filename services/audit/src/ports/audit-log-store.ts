@@ -7,6 +7,7 @@
  * and nodes idempotently by index and advances the head LAST, by compare-and-set on the expected size and on
  * the token. Anything above the head is uncommitted: readers never see it.
  */
+import type { SignedTreeHead } from '@sealpost/audit-format';
 import type { NodeReader, StoredNode } from '../domain';
 
 /** The committed state of the log. `token` is the fencing token of the last writer that moved it. */
@@ -88,16 +89,7 @@ export interface EntryPage {
 }
 
 /** A signed tree head as stored (and as written to the witness). */
-export interface StoredTreeHead {
-  readonly logId: string;
-  readonly treeSize: number;
-  /** Lowercase hex. */
-  readonly rootHash: string;
-  readonly timestamp: number;
-  /** Compact JWS over `encodeTreeHeadPayload`. */
-  readonly jws: string;
-  readonly kid: string;
-}
+export type StoredTreeHead = SignedTreeHead;
 
 export interface AuditLogStore extends NodeReader {
   readHead(): Promise<LogHead>;

@@ -6,14 +6,8 @@
 import { assertTenantAccess } from '@sealpost/access';
 import { AppError, unary, type CallContext } from '@sealpost/server';
 import type { auditV1 } from '@sealpost/proto';
-import {
-  CachedNodeReader,
-  ProofError,
-  TreeError,
-  consistencyProofFromStore,
-  decodeAuditEntry,
-  inclusionProofFromStore,
-} from '../../domain';
+import { ProofError, decodeAuditEntry } from '@sealpost/audit-format';
+import { CachedNodeReader, TreeError, consistencyProofFromStore, inclusionProofFromStore } from '../../domain';
 import {
   AuditStoreError,
   MAX_PAGE_SIZE,

@@ -1,6 +1,7 @@
 import { Binary, type Collection, type Db, MongoBulkWriteError, MongoServerError } from 'mongodb';
 import { ensureIndexes } from '@sealpost/storage';
-import { type NodeId, emptyRoot, flatIndex } from '../../domain';
+import { emptyRoot } from '@sealpost/audit-format';
+import { type NodeId, flatIndex } from '../../domain';
 import {
   type AppendBatch,
   type AuditLogStore,

@@ -1,5 +1,6 @@
 import { type SqliteDatabase, type SqliteMigration, openSqlite } from '@sealpost/storage';
-import { type NodeId, emptyRoot, flatIndex } from '../../domain';
+import { emptyRoot } from '@sealpost/audit-format';
+import { type NodeId, flatIndex } from '../../domain';
 import {
   type AppendBatch,
   type AuditLogStore,

@@ -1,6 +1,6 @@
 /**
- * Signed tree head (STH) payload: the exact bytes a JWS over a tree head signs. Signing and signature checks
- * happen outside the domain (jose); this module only builds, parses and validates the payload.
+ * Signed tree head (STH) payload: the exact bytes a JWS over a tree head signs. This module only builds, parses
+ * and validates the payload; tree-head-jws.ts checks signatures, and the audit service signs.
  *
  * Canonical form: JSON with the keys in RFC 8785 (JCS) order, no whitespace, integers only:
  *   {"logId":"<id>","rootHash":"<64 lowercase hex>","timestamp":<ms>,"treeSize":<n>}

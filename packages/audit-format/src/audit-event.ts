@@ -1,5 +1,10 @@
+/**
+ * The mapping from an audit event on the bus (subject `sealpost.audit.<source>.<tenant>.<action token>`, payload an
+ * `AuditEvent` protobuf) to the entry the log appends. The audit service appends what it returns; a publisher runs
+ * the same mapping to know, before publishing, the canonical bytes the log's leaf will hash.
+ */
 import { auditEventsV1 } from '@sealpost/proto';
-import { type AuditEntry, type AuditEntryRules, validateAuditEntry } from '../domain';
+import { type AuditEntry, type AuditEntryRules, validateAuditEntry } from './canonical-entry';
 
 /** Why an audit event was refused; each is a dead-letter reason code (no values, no free text). */
 export type AuditEventRejection =

@@ -1,6 +1,6 @@
 // Known answers from the project's shared, independently checked vectors (../shared/vectors/rfc6962.json next to the
 // repository; DESIGN.md invariant 4). Read in full: leaves, empty root, roots 1–8, inclusion and consistency proofs.
-import vectors from '../../../../../shared/vectors/rfc6962.json';
+import vectors from '../../../../shared/vectors/rfc6962.json';
 import {
   ProofError,
   type ProofResult,
