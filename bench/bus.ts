@@ -203,6 +203,9 @@ async function measureJetStream(
     await jsm.consumers.delete('SEALPOST_VAULT', durable).catch(() => undefined);
     await jsm.consumers.delete('SEALPOST_VAULT', batchDurable).catch(() => undefined);
     await jsm.streams.delete('SEALPOST_BENCH_RAW').catch(() => undefined);
+    // Its events too: a stream left near its byte limit makes the next suite's limit change trim it slowly.
+    await jsm.streams.purge('SEALPOST_VAULT', { filter: `sealpost.vault.${tenant}.>` }).catch(() => undefined);
+    await jsm.streams.purge('SEALPOST_VAULT', { filter: `sealpost.vault.${batchTenant}.>` }).catch(() => undefined);
     await nc.close();
   }
 }

@@ -160,15 +160,23 @@ export function validateEnvelope(envelope: EventEnvelope, maxPayloadBytes = DEFA
 
 /** The full header set for the wire: envelope fields + extra headers. */
 export function envelopeToHeaders(envelope: EventEnvelope): Record<string, string> {
-  return {
-    ...envelope.headers,
-    [HEADERS.msgId]: envelope.id,
-    [HEADERS.type]: envelope.type,
-    [HEADERS.tenant]: envelope.tenant,
-    [HEADERS.aggregateId]: envelope.aggregateId,
-    [HEADERS.aggregateVersion]: String(envelope.aggregateVersion),
-    [HEADERS.occurredAt]: envelope.occurredAt,
-  };
+  // Copied and assigned one by one: `{ ...headers, [name]: value, … }` takes V8's slow path once `headers` is
+  // not empty (a traceparent), several µs per published event on Node 20.
+  const out: Record<string, string> = {};
+  for (const name in envelope.headers) out[name] = envelope.headers[name]!;
+  out[HEADERS.msgId] = envelope.id;
+  out[HEADERS.type] = envelope.type;
+  out[HEADERS.tenant] = envelope.tenant;
+  out[HEADERS.aggregateId] = envelope.aggregateId;
+  out[HEADERS.aggregateVersion] = String(envelope.aggregateVersion);
+  out[HEADERS.occurredAt] = envelope.occurredAt;
+  return out;
+}
+
+function requiredHeader(headers: Readonly<Record<string, string>>, name: string): string {
+  const value = headers[name];
+  if (value === undefined) throw new InvalidEnvelopeError(`missing header ${name}`);
+  return value;
 }
 
 /**
@@ -181,12 +189,7 @@ export function envelopeFromMessage(
   headers: Readonly<Record<string, string>>,
   maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES,
 ): EventEnvelope {
-  const get = (name: string): string => {
-    const value = headers[name];
-    if (value === undefined) throw new InvalidEnvelopeError(`missing header ${name}`);
-    return value;
-  };
-  const version = get(HEADERS.aggregateVersion);
+  const version = requiredHeader(headers, HEADERS.aggregateVersion);
   const extra: Record<string, string> = {};
   let kept = 0;
   // Unknown or odd headers (added by a proxy, a newer publisher) are dropped rather than poisoning the event.
@@ -199,13 +202,13 @@ export function envelopeFromMessage(
     }
   }
   const envelope: EventEnvelope = {
-    id: get(HEADERS.msgId),
-    type: get(HEADERS.type),
+    id: requiredHeader(headers, HEADERS.msgId),
+    type: requiredHeader(headers, HEADERS.type),
     subject,
-    tenant: get(HEADERS.tenant),
-    aggregateId: get(HEADERS.aggregateId),
+    tenant: requiredHeader(headers, HEADERS.tenant),
+    aggregateId: requiredHeader(headers, HEADERS.aggregateId),
     aggregateVersion: /^[0-9]{1,16}$/.test(version) ? Number(version) : Number.NaN,
-    occurredAt: get(HEADERS.occurredAt),
+    occurredAt: requiredHeader(headers, HEADERS.occurredAt),
     payload,
     headers: extra,
   };

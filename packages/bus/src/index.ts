@@ -74,7 +74,7 @@ export {
 export { EmbeddedBus, EmbeddedServiceBus, type EmbeddedBusOptions } from './embedded/embedded-bus';
 export type { StoredMessage } from './embedded/sqlite-bus-store';
 export { toOutboxEntry, fromOutboxEntry, type OutboxEntry } from './outbox/outbox-entry';
-export type { OutboxSource, PendingDocument } from './outbox/outbox-source';
+export type { OutboxSource, PendingDocument, PublishedEvent } from './outbox/outbox-source';
 export {
   withPendingEvent,
   withPendingEvents,

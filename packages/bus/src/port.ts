@@ -100,7 +100,10 @@ export interface ConsumeOptions {
   readonly backoffMs?: readonly number[];
   /** A delivery not settled within this time is redelivered (default 30 s). */
   readonly ackWaitMs?: number;
-  /** Messages fetched per pull (default 32). */
+  /**
+   * Messages fetched at a time, and the most handed over at once by consumeBatches (default 32). JetStream
+   * fetches the next batch while the handler works on one: at most one more batch waits in memory.
+   */
   readonly batch?: number;
   /** Upper bound on delivered-but-unsettled messages (default 4 × batch). */
   readonly maxAckPending?: number;

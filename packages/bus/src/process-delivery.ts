@@ -89,7 +89,7 @@ async function decide(raw: RawDelivery, ctx: DeliveryContext, span: Span): Promi
   }
   span.setAttribute('sealpost.event.type', envelope.type);
   try {
-    await ctx.handler({ ...envelope, stream: raw.stream, streamSeq: raw.streamSeq, deliveries: raw.deliveries });
+    await ctx.handler(receivedEvent(envelope, raw));
     return { kind: 'ack' };
   } catch (error) {
     recordFailure(span, error);
@@ -146,7 +146,7 @@ export async function processBatch(
           settlements[index] = decoded.settlement;
           return;
         }
-        events.push({ ...decoded.envelope, stream: raw.stream, streamSeq: raw.streamSeq, deliveries: raw.deliveries });
+        events.push(receivedEvent(decoded.envelope, raw));
         positions.push(index);
       });
       if (events.length > 0) {
@@ -201,6 +201,27 @@ export async function processBatch(
       return settlements;
     },
   );
+}
+
+/**
+ * The envelope plus its delivery facts, property by property: `{ ...envelope, stream, … }` took V8's slow
+ * path (several µs per event on Node 20, most of a batch's bus overhead), a literal takes nanoseconds.
+ */
+function receivedEvent(envelope: EventEnvelope, raw: RawDelivery): ReceivedEvent {
+  return {
+    id: envelope.id,
+    type: envelope.type,
+    subject: envelope.subject,
+    tenant: envelope.tenant,
+    aggregateId: envelope.aggregateId,
+    aggregateVersion: envelope.aggregateVersion,
+    occurredAt: envelope.occurredAt,
+    payload: envelope.payload,
+    headers: envelope.headers,
+    stream: raw.stream,
+    streamSeq: raw.streamSeq,
+    deliveries: raw.deliveries,
+  };
 }
 
 function decode(

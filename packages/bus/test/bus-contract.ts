@@ -215,6 +215,46 @@ export function runBusContract(makeHarness: (dir: TempDir, durablePrefix: string
     }
   });
 
+  it.each(['single', 'batch'] as const)(
+    'a %s consumer stopped while deliveries are on their way, then restarted on the same connection, gets every event at once and in order',
+    async (mode) => {
+      const tenant = tenantId();
+      // An ack wait far longer than the wait below: a delivery swallowed by the stopped subscription would only
+      // come back once it expired, late and after later events on the same subject.
+      const options = {
+        durable: durableName(),
+        domain: 'vault' as const,
+        filterSubjects: [`sealpost.vault.${tenant}.>`],
+        ackWaitMs: 20_000,
+        batch: 4,
+      };
+      const got: ReceivedEvent[] = [];
+      const start = () =>
+        mode === 'single'
+          ? dispatch.consume(options, (e) => void got.push(e))
+          : dispatch.consumeBatches(options, (batch) => void got.push(...batch));
+      const events = [1, 2, 3, 4, 5, 6, 7, 8].map((v) => vaultEvent(tenant, 'a', v));
+
+      const first = await start();
+      await sleep(300); // its pull request is waiting on the server
+      const published = vault.publishMany(events.slice(0, 4));
+      // Microtasks only (no I/O turn): the publishes are written out, nothing is read. Then hold the thread, so
+      // the server's deliveries to the waiting pull sit unread in the socket when the subscription stops, as
+      // when a service stops while the server is sending.
+      for (let i = 0; i < 3; i++) await Promise.resolve();
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+      const stopped = first.stop();
+      await published;
+      await stopped;
+      // Published after the stop, before the restart.
+      await vault.publishMany(events.slice(4));
+      subscriptions.push(await start());
+      await waitFor('all eight, long before the ack wait', () => got.length >= 8, { timeoutMs: 5000 });
+      await sleep(200);
+      expect(got.map((e) => e.id)).toEqual(events.map((e) => e.id));
+    },
+  );
+
   it('an older version delivered after a newer one has no effect', async () => {
     const tenant = tenantId();
     const store = new Database(join(dir.path, `order-${tenant}.sqlite`));
@@ -618,6 +658,130 @@ export function runBusContract(makeHarness: (dir: TempDir, durablePrefix: string
       expect(got.map((e) => e.id).sort()).toEqual(events.map((e) => e.id).sort());
       relays.forEach((r) => r.close());
       w.writer.close();
+    });
+
+    /** Publishes through the bus under test, recording each publishMany batch (and any single publish). */
+    function batchRecorder(inner: ServiceBus, onBatch?: (batch: readonly EventEnvelope[]) => Promise<void>) {
+      const batches: EventEnvelope[][] = [];
+      let singles = 0;
+      return {
+        batches,
+        singles: () => singles,
+        publish: (e: EventEnvelope) => {
+          singles++;
+          return inner.publish(e);
+        },
+        publishMany: async (envelopes: readonly EventEnvelope[]) => {
+          const acks = await inner.publishMany(envelopes);
+          batches.push([...envelopes]);
+          await onBatch?.(envelopes);
+          return acks;
+        },
+      };
+    }
+
+    it('relays in batches: one publishMany per batch, at most one event per aggregate in a batch, order kept', async () => {
+      const tenant = tenantId();
+      const w = world(tenant);
+      // c0 has three versions, c1 two, the rest one; written interleaved as a busy service would.
+      const events = [
+        w.write('c0', 1, 's'),
+        w.write('c1', 1, 's'),
+        w.write('c0', 2, 's'),
+        ...[2, 3, 4, 5, 6].map((i) => w.write(`c${i}`, 1, 's')),
+        w.write('c1', 2, 's'),
+        w.write('c0', 3, 's'),
+      ];
+      const leaseDb = new Database(join(dir.path, `lease-b-${tenant}.sqlite`));
+      const publisher = batchRecorder(vault);
+      const relay = new OutboxRelay({
+        source: new SqliteOutboxSource(w.writer),
+        publisher,
+        leases: new SqliteLeaseStore(leaseDb),
+        leaseName: `outbox-${tenant}`,
+        holder: 'relay-1',
+        publishBatch: 4,
+      });
+      let relayed = 0;
+      for (let pass = 0; pass < 10 && w.pending() > 0; pass++) {
+        const r = await relay.runOnce();
+        relayed += r.published + r.duplicates;
+      }
+      await relay.stop();
+      expect(w.pending()).toBe(0);
+      expect(relayed).toBe(events.length);
+      expect(publisher.singles()).toBe(0);
+      // 7 first versions in batches of ≤ 4, then the 2 second versions, then the third.
+      expect(publisher.batches.map((b) => b.length)).toEqual([4, 3, 2, 1]);
+      for (const batch of publisher.batches) {
+        expect(new Set(batch.map((e) => e.aggregateId)).size).toBe(batch.length);
+      }
+      const got: ReceivedEvent[] = [];
+      await consume(tenant, (e) => void got.push(e));
+      await waitFor('every event', () => got.length >= events.length);
+      await sleep(300);
+      expect(got.map((e) => e.id).sort()).toEqual(events.map((e) => e.id).sort());
+      for (const aggregate of ['c0', 'c1']) {
+        expect(got.filter((e) => e.aggregateId === aggregate).map((e) => e.aggregateVersion)).toEqual(
+          aggregate === 'c0' ? [1, 2, 3] : [1, 2],
+        );
+      }
+      w.writer.close();
+      leaseDb.close();
+    });
+
+    it('a relay that loses its lease during a batch publishes no further batch; the new holder relays the rest once', async () => {
+      const tenant = tenantId();
+      const w = world(tenant);
+      const events = Array.from({ length: 12 }, (_, i) => w.write(`c${i}`, 1, `s${i}`));
+      const leaseDb = new Database(join(dir.path, `lease-l-${tenant}.sqlite`));
+      const leases = new SqliteLeaseStore(leaseDb);
+      const leaseName = `outbox-${tenant}`;
+      let takenOver = false;
+      // The first batch outlives the lease (a long pause); meanwhile another replica takes the lease over.
+      const slow = batchRecorder(vault, async () => {
+        if (takenOver) return;
+        await sleep(500);
+        takenOver = (await leases.tryAcquire(leaseName, 'relay-2', 10_000)) !== null;
+      });
+      const first = new OutboxRelay({
+        source: new SqliteOutboxSource(w.writer),
+        publisher: slow,
+        leases,
+        leaseName,
+        holder: 'relay-1',
+        leaseTtlMs: 300,
+        publishBatch: 4,
+      });
+      expect(await first.runOnce()).toEqual({ published: 4, duplicates: 0 });
+      expect(takenOver).toBe(true);
+      expect(slow.batches).toHaveLength(1);
+      expect(first.lease).toBeNull();
+      expect(w.pending()).toBe(8);
+      // Another pass of the fenced relay publishes nothing: the lease is held by relay-2.
+      expect(await first.runOnce()).toEqual({ published: 0, duplicates: 0 });
+
+      const next = batchRecorder(vault);
+      const second = new OutboxRelay({
+        source: new SqliteOutboxSource(w.writer),
+        publisher: next,
+        leases,
+        leaseName,
+        holder: 'relay-2',
+        leaseTtlMs: 10_000,
+        publishBatch: 4,
+      });
+      expect(await second.runOnce()).toEqual({ published: 8, duplicates: 0 });
+      expect(w.pending()).toBe(0);
+      await second.stop();
+      await first.stop();
+      const got: ReceivedEvent[] = [];
+      await consume(tenant, (e) => void got.push(e));
+      await waitFor('twelve events', () => got.length >= 12);
+      await sleep(300);
+      expect(got.map((e) => e.id)).toEqual(events.map((e) => e.id));
+      w.writer.close();
+      leaseDb.close();
     });
   });
 

@@ -17,6 +17,7 @@ import {
   eventSubject,
   mongoApplyOnce,
   withPendingEvent,
+  type EventEnvelope,
   type OutboxDocument,
   type ReceivedEvent,
 } from '../src/index';
@@ -89,6 +90,81 @@ describeWithMongoPeer('outbox and apply-once on MongoDB', (env) => {
       await sub.stop();
       expect(got.map((e) => [e.id, Buffer.from(e.payload).toString()])).toEqual([[e2.id, 'confirmed']]);
       expect(await consents.findOne({ _id: 'c1' })).toEqual({ _id: 'c1', state: 'confirmed', version: 2, outbox: [] });
+    } finally {
+      await bus.close();
+      leaseDb.close();
+      dir.cleanup();
+    }
+  });
+
+  it('relays in batches no larger than the removal limit, removing every event by id and keeping order', async () => {
+    const consents = env().db.collection<Consent>('consents_batched');
+    const source = new MongoOutboxSource(consents);
+    await source.ensureIndexes();
+    // 30 documents with one event, 5 of them with a second: 35 events, so batches of 20 + 10, then 5.
+    const written: ReturnType<typeof event>[] = [];
+    for (let i = 0; i < 30; i++) {
+      const e = event(`b${i}`, 1, 'pending');
+      written.push(e);
+      await consents.updateOne(
+        { _id: `b${i}` },
+        withPendingEvent<Consent>({ $set: { state: 'pending', version: 1 } }, e),
+        {
+          upsert: true,
+        },
+      );
+    }
+    for (let i = 0; i < 5; i++) {
+      const e = event(`b${i}`, 2, 'confirmed');
+      written.push(e);
+      await consents.updateOne(
+        { _id: `b${i}` },
+        withPendingEvent<Consent>({ $set: { state: 'confirmed', version: 2 } }, e),
+      );
+    }
+    const dir = tempDir('sealpost-bus-mongo-');
+    const bus = EmbeddedBus.open(join(dir.path, 'bus.sqlite'), { pollIntervalMs: 50 });
+    const leaseDb = new Database(join(dir.path, 'lease.sqlite'));
+    try {
+      const consent = bus.forService('consent');
+      await consent.ensureStreams();
+      const sizes: number[] = [];
+      const relay = new OutboxRelay({
+        source,
+        publisher: {
+          publish: () => Promise.reject(new Error('the relay batches with this source')),
+          publishMany: async (envelopes: readonly EventEnvelope[]) => {
+            sizes.push(envelopes.length);
+            return consent.publishMany(envelopes);
+          },
+        },
+        leases: new SqliteLeaseStore(leaseDb),
+        leaseName: 'outbox-consents-batched',
+        holder: 'relay-1',
+      });
+      let relayed = 0;
+      for (let pass = 0; pass < 5 && relayed < written.length; pass++) relayed += (await relay.runOnce()).published;
+      await relay.stop();
+      expect(relayed).toBe(35);
+      expect(sizes).toEqual([20, 10, 5]);
+      expect(await source.listPending(100)).toEqual([]);
+      expect(await consents.countDocuments({ 'outbox.0': { $exists: true } })).toBe(0);
+      expect(await consents.findOne({ _id: 'b0' })).toEqual({ _id: 'b0', state: 'confirmed', version: 2, outbox: [] });
+      const got: ReceivedEvent[] = [];
+      const sub = await bus
+        .forService('dispatch')
+        .consume(
+          { durable: 'mongo-outbox-batched', domain: 'consent', filterSubjects: [`sealpost.consent.${tenant}.>`] },
+          (e) => {
+            got.push(e);
+          },
+        );
+      await waitFor('all delivered', () => got.length >= 35);
+      await sub.stop();
+      expect(got.map((e) => e.id).sort()).toEqual(written.map((e) => e.id).sort());
+      for (let i = 0; i < 5; i++) {
+        expect(got.filter((e) => e.aggregateId === `b${i}`).map((e) => e.aggregateVersion)).toEqual([1, 2]);
+      }
     } finally {
       await bus.close();
       leaseDb.close();

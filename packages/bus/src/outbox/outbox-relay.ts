@@ -2,16 +2,22 @@
  * The outbox relay: while it holds the lease, it publishes pending events (event id = `Nats-Msg-Id`) and
  * then removes each by id. A crash anywhere loses nothing: an event is removed only after the bus stored
  * it, and a republish after a crash is absorbed by the duplicate window and the consumers' version marker.
+ *
+ * With a batch publisher (`publishMany`) and a source that removes many at once (`removeEvents`), events go in
+ * batches: one bus commit and one removal per batch instead of one each — with durable commits (fsync per commit
+ * on the embedded bus and a SQLite outbox) that is what bounds the relay. The lease is checked, and renewed once a
+ * third of its term is used (a renewal is fenced by the lease token), before every batch.
  */
 import type { LeaseGrant, LeaseStore } from '@sealpost/storage';
 import { sealpostMetrics, type BoundCounter, type BoundRecord } from '@sealpost/telemetry';
-import type { BusErrorReporter, EventPublisher } from '../port';
+import type { BusErrorReporter, EventBatchPublisher, EventPublisher, PublishAck } from '../port';
 import { fromOutboxEntry } from './outbox-entry';
-import type { OutboxSource } from './outbox-source';
+import type { OutboxSource, PendingDocument, PublishedEvent } from './outbox-source';
 
 export interface OutboxRelayOptions<K = unknown> {
   readonly source: OutboxSource<K>;
-  readonly publisher: EventPublisher;
+  /** A batch publisher (`publishMany`, both bus adapters) lets the relay publish in batches. */
+  readonly publisher: EventPublisher | EventBatchPublisher;
   readonly leases: LeaseStore;
   /** One lease per outbox: e.g. `outbox:consent:consents`. */
   readonly leaseName: string;
@@ -21,6 +27,11 @@ export interface OutboxRelayOptions<K = unknown> {
   readonly pollIntervalMs?: number;
   /** Documents per scan. */
   readonly batch?: number;
+  /**
+   * Most events per publish batch (default 1000), when the publisher has `publishMany` and the source
+   * `removeEvents`; the source's `removeBatchLimit` may lower it.
+   */
+  readonly publishBatch?: number;
   readonly onError?: BusErrorReporter;
   /** The `collection` metric label; default: the last `:` token of `leaseName` (`consents`). */
   readonly collection?: string;
@@ -29,6 +40,20 @@ export interface OutboxRelayOptions<K = unknown> {
 export interface RelayPassResult {
   readonly published: number;
   readonly duplicates: number;
+}
+
+const DEFAULT_PUBLISH_BATCH = 1000;
+
+function batchPublisherOf(publisher: EventPublisher): EventBatchPublisher | undefined {
+  const candidate = publisher as Partial<EventBatchPublisher>;
+  return typeof candidate.publishMany === 'function' ? (publisher as EventBatchPublisher) : undefined;
+}
+
+/** Counters of one pass. */
+interface Pass {
+  published: number;
+  duplicates: number;
+  remaining: number;
 }
 
 const defaultReporter: BusErrorReporter = (error, where) => {
@@ -84,14 +109,17 @@ export class OutboxRelay<K = unknown> {
   private async run(): Promise<void> {
     const poll = this.options.pollIntervalMs ?? 500;
     while (!this.stopping) {
-      let published = 0;
+      let relayed = 0;
       try {
-        if (await this.holdLease()) published = (await this.runOnce()).published;
+        if (await this.holdLease()) {
+          const pass = await this.runOnce();
+          relayed = pass.published + pass.duplicates;
+        }
       } catch (error) {
         this.onError(error, 'outbox.relay');
       }
       if (this.stopping) break;
-      if (published === 0)
+      if (relayed === 0)
         await new Promise<void>((resolve) => {
           this.wakeUp = resolve;
           setTimeout(resolve, poll);
@@ -117,47 +145,102 @@ export class OutboxRelay<K = unknown> {
     return this.grant !== null && Date.now() < this.grant.expiresAt - this.ttl / 5;
   }
 
+  /** True when the lease is (still, or again after a renewal) held with its safety margin. */
+  private async leaseStillHeld(): Promise<boolean> {
+    return this.leaseLive() || ((await this.holdLease()) && this.leaseLive());
+  }
+
   /**
    * One scan: publishes pending events in write order per document and removes each after its ack.
    * Publishes nothing unless the lease is held. A failed publish stops that document (order) and the pass.
    * Records the events this scan saw still pending at its end (a lower bound when the scan was full).
    */
   async runOnce(): Promise<RelayPassResult> {
-    let published = 0;
-    let duplicates = 0;
-    if (!this.leaseLive() && !(await this.holdLease())) return { published, duplicates };
+    const pass: Pass = { published: 0, duplicates: 0, remaining: 0 };
+    if (!this.leaseLive() && !(await this.holdLease())) return { published: 0, duplicates: 0 };
     const documents = await this.options.source.listPending(this.options.batch ?? 100);
-    let remaining = 0;
-    for (const doc of documents) remaining += doc.events.length;
-    const { metrics } = this;
-    metrics.pending.record(remaining);
+    for (const doc of documents) pass.remaining += doc.events.length;
+    this.metrics.pending.record(pass.remaining);
     try {
-      for (const doc of documents) {
-        for (const entry of doc.events) {
-          if (this.stopping) return { published, duplicates };
-          if (!this.leaseLive() && !((await this.holdLease()) && this.leaseLive())) return { published, duplicates };
-          let ack;
-          try {
-            ack = await this.options.publisher.publish(fromOutboxEntry(entry));
-          } catch (error) {
-            metrics.relayed.failed.add(1);
-            throw error;
-          }
-          // Removal by id only after the bus acknowledged: a crash before it means a republish, never a loss.
-          await this.options.source.removeEvent(doc.key, entry);
-          remaining--;
-          if (ack.duplicate) {
-            duplicates++;
-            metrics.relayed.duplicate.add(1);
-          } else {
-            published++;
-            metrics.relayed.ok.add(1);
-          }
-        }
+      const batchPublisher = batchPublisherOf(this.options.publisher);
+      if (batchPublisher !== undefined && this.options.source.removeEvents !== undefined) {
+        await this.relayInBatches(documents, batchPublisher, pass);
+      } else {
+        await this.relayOneByOne(documents, pass);
       }
-      return { published, duplicates };
+      return { published: pass.published, duplicates: pass.duplicates };
     } finally {
-      metrics.pending.record(remaining);
+      this.metrics.pending.record(pass.remaining);
+    }
+  }
+
+  private count(pass: Pass, ack: PublishAck): void {
+    pass.remaining--;
+    if (ack.duplicate) {
+      pass.duplicates++;
+      this.metrics.relayed.duplicate.add(1);
+    } else {
+      pass.published++;
+      this.metrics.relayed.ok.add(1);
+    }
+  }
+
+  private async relayOneByOne(documents: readonly PendingDocument<K>[], pass: Pass): Promise<void> {
+    for (const doc of documents) {
+      for (const entry of doc.events) {
+        if (this.stopping || !(await this.leaseStillHeld())) return;
+        let ack;
+        try {
+          ack = await this.options.publisher.publish(fromOutboxEntry(entry));
+        } catch (error) {
+          this.metrics.relayed.failed.add(1);
+          throw error;
+        }
+        // Removal by id only after the bus acknowledged: a crash before it means a republish, never a loss.
+        await this.options.source.removeEvent(doc.key, entry);
+        this.count(pass, ack);
+      }
+    }
+  }
+
+  /**
+   * Batch r holds the r-th pending event of each listed document (split by the batch limit), so a document's next
+   * event is published only after the bus acknowledged its previous one: per-aggregate order holds even when a
+   * batch fails with only part of it stored (JetStream pipelines a batch). A batch that outlives the lease (a long
+   * pause) can only republish what the new holder publishes too, each relay in per-document order: the bus drops the
+   * duplicate by id (and past its duplicate window, consumers' version markers ignore the older event).
+   */
+  private async relayInBatches(
+    documents: readonly PendingDocument<K>[],
+    publisher: EventBatchPublisher,
+    pass: Pass,
+  ): Promise<void> {
+    const source = this.options.source as Required<Pick<OutboxSource<K>, 'removeEvents'>> & OutboxSource<K>;
+    const limit = Math.max(
+      1,
+      Math.min(this.options.publishBatch ?? DEFAULT_PUBLISH_BATCH, source.removeBatchLimit ?? Infinity),
+    );
+    for (let round = 0; ; round++) {
+      const events: PublishedEvent<K>[] = [];
+      for (const doc of documents) {
+        const entry = doc.events[round];
+        if (entry !== undefined) events.push({ key: doc.key, entry });
+      }
+      if (events.length === 0) return;
+      for (let start = 0; start < events.length; start += limit) {
+        if (this.stopping || !(await this.leaseStillHeld())) return;
+        const batch = events.slice(start, start + limit);
+        let acks: PublishAck[];
+        try {
+          acks = await publisher.publishMany(batch.map((e) => fromOutboxEntry(e.entry)));
+        } catch (error) {
+          this.metrics.relayed.failed.add(batch.length);
+          throw error;
+        }
+        // Removal by id only after the bus acknowledged all of them: a crash before it means a republish.
+        await source.removeEvents(batch);
+        for (const ack of acks) this.count(pass, ack);
+      }
     }
   }
 

@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { EventEnvelope } from '../port';
 import { toOutboxEntry, type OutboxEntry } from './outbox-entry';
-import type { OutboxSource, PendingDocument } from './outbox-source';
+import type { OutboxSource, PendingDocument, PublishedEvent } from './outbox-source';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
@@ -27,6 +27,20 @@ export function ensureSqliteOutbox(db: Database.Database, table = 'outbox'): voi
   )`);
 }
 
+/** The INSERT of each (database, table), prepared once: preparing costs more than the insert itself. */
+const appendStatements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+
+function appendStatement(db: Database.Database, table: string): Database.Statement {
+  let byTable = appendStatements.get(db);
+  if (byTable === undefined) appendStatements.set(db, (byTable = new Map()));
+  let statement = byTable.get(table);
+  if (statement === undefined) {
+    statement = db.prepare(`INSERT INTO ${tableName(table)} (aggregate, event_id, entry) VALUES (?, ?, ?)`);
+    byTable.set(table, statement);
+  }
+  return statement;
+}
+
 /**
  * Records a pending event. Must run inside the transaction that writes the state change (it throws
  * otherwise), so the two commit or roll back together.
@@ -39,15 +53,18 @@ export function appendPendingEvent(
 ): void {
   if (!db.inTransaction) throw new Error('appendPendingEvent must run inside the state change transaction');
   const entry = toOutboxEntry(envelope);
-  db.prepare(`INSERT INTO ${tableName(table)} (aggregate, event_id, entry) VALUES (?, ?, ?)`).run(
-    aggregateKey,
-    entry.id,
-    JSON.stringify(entry),
-  );
+  appendStatement(db, table).run(aggregateKey, entry.id, JSON.stringify(entry));
 }
 
 export class SqliteOutboxSource implements OutboxSource<string> {
   private readonly table: string;
+  private statements:
+    | {
+        readonly list: Database.Statement<[number]>;
+        readonly remove: Database.Statement<[string, string]>;
+        readonly removeMany: Database.Transaction<(events: readonly PublishedEvent<string>[]) => void>;
+      }
+    | undefined;
 
   constructor(
     private readonly db: Database.Database,
@@ -56,23 +73,45 @@ export class SqliteOutboxSource implements OutboxSource<string> {
     this.table = tableName(table);
   }
 
+  /** Prepared on first use (the table may be created after this source). */
+  private get sql(): NonNullable<SqliteOutboxSource['statements']> {
+    if (this.statements === undefined) {
+      const remove = this.db.prepare<[string, string]>(
+        `DELETE FROM ${this.table} WHERE aggregate = ? AND event_id = ?`,
+      );
+      this.statements = {
+        list: this.db.prepare<[number]>(`SELECT aggregate, entry FROM ${this.table} ORDER BY seq LIMIT ?`),
+        remove,
+        removeMany: this.db.transaction((events: readonly PublishedEvent<string>[]) => {
+          for (const { key, entry } of events) remove.run(key, entry.id);
+        }),
+      };
+    }
+    return this.statements;
+  }
+
   async listPending(limit: number): Promise<PendingDocument<string>[]> {
-    // Oldest events first; grouped per aggregate keeping write order.
-    const rows = this.db.prepare(`SELECT aggregate, entry FROM ${this.table} ORDER BY seq LIMIT ?`).all(limit * 16) as {
-      aggregate: string;
-      entry: string;
-    }[];
+    // Oldest events first; grouped per aggregate keeping write order. Reading stops at the first row of an aggregate
+    // beyond `limit` (a listed aggregate's later events come with a later scan, after these are removed), and at
+    // `limit * 16` rows.
     const byAggregate = new Map<string, OutboxEntry[]>();
-    for (const row of rows) {
-      const list = byAggregate.get(row.aggregate) ?? [];
-      if (list.length === 0 && byAggregate.size >= limit) continue;
+    for (const row of this.sql.list.iterate(limit * 16) as IterableIterator<{ aggregate: string; entry: string }>) {
+      let list = byAggregate.get(row.aggregate);
+      if (list === undefined) {
+        if (byAggregate.size >= limit) break;
+        byAggregate.set(row.aggregate, (list = []));
+      }
       list.push(JSON.parse(row.entry) as OutboxEntry);
-      byAggregate.set(row.aggregate, list);
     }
     return [...byAggregate].map(([key, events]) => ({ key, events }));
   }
 
   async removeEvent(key: string, entry: OutboxEntry): Promise<void> {
-    this.db.prepare(`DELETE FROM ${this.table} WHERE aggregate = ? AND event_id = ?`).run(key, entry.id);
+    this.sql.remove.run(key, entry.id);
+  }
+
+  /** One IMMEDIATE transaction for all of them: one commit (one fsync with synchronous=FULL) per batch. */
+  async removeEvents(events: readonly PublishedEvent<string>[]): Promise<void> {
+    if (events.length > 0) this.sql.removeMany.immediate(events);
   }
 }
