@@ -414,6 +414,13 @@ describeWithPeer(
       expect(refusal.stdout.trim()).toBe('DEV_MODE_REFUSED');
     });
 
+    it('contact-vault: ships the audit formats, not the audit service', () => {
+      // The vault checks audit proofs with @sealpost/audit-format; the audit service is only a test peer of its suites.
+      const store = readdirSync(join(images['contact-vault'], 'node_modules/.pnpm'));
+      expect(store.filter((entry) => entry.startsWith('@sealpost+audit-format@'))).toHaveLength(1);
+      expect(store.filter((entry) => entry.startsWith('@sealpost+audit@'))).toEqual([]);
+    });
+
     it('audit: starts from its directory in production mode, answers gRPC health SERVING, signs with KMS, exits 0 on SIGTERM', async () => {
       const kms = loadPeers().kms!;
       // The tree-head signing key, as the README's KMS setup creates it: ECC_NIST_P256, SIGN_VERIFY, an alias.

@@ -1,5 +1,5 @@
 export { buildProgram } from './program';
-export { importCsv, progressLine, type ImportSummary } from './commands/contacts';
+export { IMPORT_ROWS_PER_MESSAGE, importCsv, progressLine, type ImportSummary } from './commands/contacts';
 export { CSV_COLUMNS, CsvError, parseContactCsv, type CsvContactRow } from './csv';
 export {
   CliUsageError,

@@ -81,6 +81,8 @@ describe('sealpost contacts / keys against a running runner', () => {
         SEALPOST_AUDIT_HEALTH_ADDR: `127.0.0.1:${ports[1]}`,
         SEALPOST_VAULT_GRPC_ADDR: `127.0.0.1:${ports[2]}`,
         SEALPOST_VAULT_HEALTH_ADDR: `127.0.0.1:${ports[3]}`,
+        // Tree heads every second: an erasure completes once a signed head covers its audit entry.
+        SEALPOST_AUDIT_STH_EVERY_SECONDS: '1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -122,6 +124,8 @@ describe('sealpost contacts / keys against a running runner', () => {
       ['contacts', 'find'],
       ['contacts', 'reveal'],
       ['contacts', 'erase'],
+      ['contacts', 'verify-receipt'],
+      ['contacts', 'receipt-public-key'],
       ['contacts', 'sweep'],
       ['contacts', 'reapply-erasures'],
       ['keys', 'rotate'],
@@ -159,6 +163,39 @@ describe('sealpost contacts / keys against a running runner', () => {
     const summary = JSON.parse(again.stdout) as Record<string, unknown>;
     expect(summary).toMatchObject({ rows: 8, created: 0, updated: 0, unchanged: 4, rejected: 4 });
   }, 90_000);
+
+  it('rejects a row too large for any import message like the vault would, and imports the rest', async () => {
+    // Larger than the vault takes in one import message (1 MiB): sent, it would end the whole import.
+    const huge = 'h'.repeat(1200 * 1024);
+    const rows = [
+      'email,name',
+      'gil@example.com,Gil',
+      `hal@example.com,${huge}`,
+      'ida@example.com,',
+      'jo@example.com,Jo',
+    ];
+    const token = await tokenFile('marketer', false, 't-huge');
+    const r = await sealpost([
+      'contacts',
+      'import',
+      csv('huge.csv', rows.join('\n')),
+      '--tenant',
+      't-huge',
+      '--token-file',
+      token,
+      '--json',
+    ]);
+    expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      rows: 4,
+      created: 3,
+      updated: 0,
+      unchanged: 0,
+      rejected: 1,
+      rejections: [{ row: 3, reason: 'INVALID_ARGUMENT', field: 'name' }],
+    });
+    expect(r.stdout + r.stderr).not.toMatch(/hhhh|example\.com/);
+  }, 60_000);
 
   it('refuses a CSV with wrong columns or broken UTF-8 naming the row, exit 2, nothing sent', async () => {
     const token = await tokenFile('marketer', false);
@@ -269,6 +306,8 @@ describe('sealpost contacts / keys against a running runner', () => {
     expect(refused.stderr).toMatch(/STEP_UP_REQUIRED: .*MFA/);
   }, 60_000);
 
+  const receiptFile = (): string => path.join(dataDir, 'ann-receipt.jws');
+
   it('erases a contact and prints the signed receipt; the contact is gone', async () => {
     const dpo = await tokenFile('dpo', true);
     const erased = await sealpost([
@@ -280,10 +319,13 @@ describe('sealpost contacts / keys against a running runner', () => {
       '--purpose',
       'subject-access',
       '--keep-suppression',
+      '--receipt-out',
+      receiptFile(),
       '--token-file',
       dpo,
     ]);
     expect(erased.code).toBe(0);
+    expect(readFileSync(receiptFile(), 'utf8').trim()).toBe(/receipt: (\S+)/.exec(erased.stdout)![1]);
     expect(erased.stdout).toMatch(
       new RegExp(`^erased ${annId} \\(operation \\S+\\)\\nreceipt: [\\w-]+\\.[\\w-]+\\.[\\w-]+\\n`),
     );
@@ -300,6 +342,99 @@ describe('sealpost contacts / keys against a running runner', () => {
     ]);
     expect(find.stdout).toBe('no contact found\n');
   }, 60_000);
+
+  it("verifies the receipt: against the running deployment's keys, as a third party with key files only, and with the standalone proof tool; tampering exits 1", async () => {
+    const ok = await sealpost(['contacts', 'verify-receipt', receiptFile()]);
+    expect(ok.stderr).toBe('');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(
+      new RegExp(
+        `^receipt OK: erasure er_\\w+ of contact ${annId} in tenant ${TENANT} at \\S+, signed by receipt key \\S+\\n` +
+          'audit entry \\S+ \\(contact\\.erase\\) is leaf \\d+ of log sealpost-audit at size \\d+, root [0-9a-f]{64}, ' +
+          'head signed \\S+ by audit key \\S+\\n',
+      ),
+    );
+    expect(ok.stdout).toContain('kept: tombstone; erasure ledger entry; suppression tombstone; audit log entry\n');
+
+    // A third party: the two published public keys and the receipt, nothing else (an empty data directory).
+    const receiptKey = await sealpost(['contacts', 'receipt-public-key']);
+    const auditKey = await sealpost(['audit', 'public-key']);
+    expect([receiptKey.code, auditKey.code]).toEqual([0, 0]);
+    expect(JSON.parse(receiptKey.stdout).keys[0].d).toBeUndefined();
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'sealpost-third-party-'));
+    try {
+      writeFileSync(path.join(outside, 'receipt-jwks.json'), receiptKey.stdout);
+      writeFileSync(path.join(outside, 'audit-jwks.json'), auditKey.stdout);
+      const third = (file: string, extra: string[] = []) =>
+        sealpost([
+          'contacts',
+          'verify-receipt',
+          file,
+          '--receipt-jwks',
+          path.join(outside, 'receipt-jwks.json'),
+          '--audit-jwks',
+          path.join(outside, 'audit-jwks.json'),
+          '--data-dir',
+          outside,
+          ...extra,
+        ]);
+      const proofFile = path.join(outside, 'audit-proof.json');
+      const checked = await third(receiptFile(), ['--export-audit-proof', proofFile]);
+      expect(checked.code).toBe(0);
+      expect(checked.stdout).toMatch(/^receipt OK: /);
+      // The same audit proof, checked by the dependency-free verifier an outside party can re-implement.
+      const tool = await new Promise<Run>((resolve) => {
+        const child = spawn(process.execPath, [
+          path.join(ROOT, 'services/audit/tools/verify-proof.mjs'),
+          proofFile,
+          path.join(outside, 'audit-jwks.json'),
+        ]);
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+      expect(tool.stdout).toMatch(/^OK: entry \S+ is leaf \d+ of log sealpost-audit/);
+      expect(tool.code).toBe(0);
+
+      // Tampering: a proof hash changed in the payload (the receipt signature no longer matches) → exit 1.
+      const [h, p, sig] = readFileSync(receiptFile(), 'utf8').trim().split('.');
+      const payload = JSON.parse(Buffer.from(p!, 'base64url').toString('utf8'));
+      payload.inclusionProof.hashes[0] = Buffer.alloc(32, 7).toString('base64url');
+      const tampered = path.join(outside, 'tampered.jws');
+      writeFileSync(tampered, `${h}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.${sig}`);
+      const bad = await third(tampered);
+      expect(bad.code).toBe(1);
+      expect(bad.stdout).toBe(
+        'receipt FAILED: RECEIPT_SIGNATURE_INVALID: the receipt JWS does not verify with the given receipt key(s)\n',
+      );
+      // The wrong audit key (the receipt key in its place) → exit 1, naming the tree head.
+      const wrongKey = await sealpost([
+        'contacts',
+        'verify-receipt',
+        receiptFile(),
+        '--receipt-jwks',
+        path.join(outside, 'receipt-jwks.json'),
+        '--audit-jwks',
+        path.join(outside, 'receipt-jwks.json'),
+        '--json',
+      ]);
+      expect(wrongKey.code).toBe(1);
+      expect(JSON.parse(wrongKey.stdout)).toMatchObject({ ok: false, problem: 'TREE_HEAD_SIGNATURE_INVALID' });
+      // Usage: no such file, or no keys where none can be found → exit 2.
+      const missing = await third(path.join(outside, 'nope.jws'));
+      expect([missing.code, missing.stderr]).toEqual([
+        2,
+        `sealpost: ${path.join(outside, 'nope.jws')} is not readable\n`,
+      ]);
+      const noKeys = await sealpost(['contacts', 'verify-receipt', receiptFile(), '--data-dir', outside]);
+      expect(noKeys.code).toBe(2);
+      expect(noKeys.stderr).toMatch(/^sealpost: no receipt key at .*; pass --receipt-jwks FILE\n$/);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('rotates the tenant KEK with progress until done', async () => {
     const admin = await tokenFile('admin', true);

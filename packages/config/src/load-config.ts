@@ -160,8 +160,12 @@ export interface VaultConfig {
     | { readonly kind: 'mongo'; readonly url?: string; readonly database: string };
   /** Days without activity after which contacts are erased: `all` for every tenant, overridden per tenant. */
   readonly retention: { readonly all?: number; readonly tenants: Readonly<Record<string, number>> };
+  /** How often the retention sweep runs (on the replica holding its lease). */
+  readonly retentionSweepEverySeconds: number;
   /** KMS key signing erasure receipts; unset in embedded mode only (local Ed25519 file key). */
   readonly receiptSigningKeyId?: string;
+  /** How long an erasure waits for its audit entry's signed inclusion proof before failing AUDIT_UNAVAILABLE. */
+  readonly auditProofWaitSeconds: number;
 }
 
 /** One service's validated, deeply frozen configuration. */
@@ -468,6 +472,8 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     keyStore = { kind: 'mongo', database, ...(keyStoreMongoUrl !== undefined && { url: keyStoreMongoUrl }) };
   }
   const retention = r.read('SEALPOST_VAULT_RETENTION_DAYS', retentionDays) ?? { tenants: {} };
+  const retentionSweepEverySeconds =
+    r.read('SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS', wholeNumber(1, 86_400)) ?? 3600;
   const receiptSigningKeyId = r.read('SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID', kmsKeyId);
   if (service === 'contact-vault' && production && receiptSigningKeyId === undefined) {
     r.require(
@@ -478,6 +484,8 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
   if (receiptSigningKeyId !== undefined && kmsKind !== 'aws') {
     r.problem('SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID', 'names a KMS key, so it needs SEALPOST_KMS=aws');
   }
+  // Three signing rounds at the default tree-head cadence (60 s): an erasure outlives one missed head.
+  const auditProofWaitSeconds = r.read('SEALPOST_VAULT_AUDIT_PROOF_WAIT_SECONDS', wholeNumber(1, 3600)) ?? 180;
   const vault: VaultConfig = {
     dedupeKey,
     ...(phoneRegion !== undefined && { defaultPhoneRegion: phoneRegion }),
@@ -485,7 +493,9 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     quotas,
     keyStore,
     retention,
+    retentionSweepEverySeconds,
     ...(receiptSigningKeyId !== undefined && { receiptSigningKeyId }),
+    auditProofWaitSeconds,
   };
 
   // --- operator tokens

@@ -325,28 +325,31 @@ const STATIC_SETTINGS = [
     name: 'SEALPOST_VAULT_REVEAL_QUOTA',
     default: '`20/3600`',
     services: ['contact-vault'],
-    description: 'Reveals and exports per principal per window: `<count>/<window seconds>`.',
+    description:
+      'Reveals and exports per principal per window, one limit shared by every replica: `<count>/<window seconds>`.',
   },
   {
     group: 'vault',
     name: 'SEALPOST_VAULT_FIND_QUOTA',
     default: '`200/3600`',
     services: ['contact-vault'],
-    description: 'Lookups per principal per window: `<count>/<window seconds>`.',
+    description: 'Lookups per principal per window, one limit shared by every replica: `<count>/<window seconds>`.',
   },
   {
     group: 'vault',
     name: 'SEALPOST_VAULT_RESOLVE_QUOTA',
     default: '`1000000/3600`',
     services: ['contact-vault'],
-    description: 'Addresses resolved per calling service per window: `<count>/<window seconds>`.',
+    description:
+      'Addresses resolved per calling service per window, one limit shared by every replica: `<count>/<window seconds>`.',
   },
   {
     group: 'vault',
     name: 'SEALPOST_VAULT_RESOLVE_PURPOSE_QUOTA',
     default: '`200000/86400`',
     services: ['contact-vault'],
-    description: 'Addresses resolved per purpose (campaign or message id) per window: `<count>/<window seconds>`.',
+    description:
+      'Addresses resolved per purpose (campaign or message id) per window, one limit shared by every replica: `<count>/<window seconds>`.',
   },
   {
     group: 'vault',
@@ -376,7 +379,15 @@ const STATIC_SETTINGS = [
     default: 'unset (no retention sweep)',
     services: ['contact-vault'],
     description:
-      'Erase contacts with no activity for this many days: `<days>` for every tenant, or `t1=365,t2=30` per tenant.',
+      'Erase contacts with no activity for this many days: `<days>` for every tenant, or `t1=365,t2=30` per tenant. The vault sweeps on a schedule, one replica at a time (a lease).',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS',
+    default: '`3600`',
+    services: ['contact-vault'],
+    description:
+      'How often the replica holding the retention lease sweeps (1–86400), when `SEALPOST_VAULT_RETENTION_DAYS` is set.',
   },
   {
     group: 'vault',
@@ -385,6 +396,14 @@ const STATIC_SETTINGS = [
     services: ['contact-vault'],
     description:
       'KMS key id, ARN or alias of the ECC_NIST_P256 SIGN_VERIFY key that signs erasure receipts (ES256); needs `SEALPOST_KMS=aws`. Production refuses the local file key.',
+  },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_AUDIT_PROOF_WAIT_SECONDS',
+    default: '`180`',
+    services: ['contact-vault'],
+    description:
+      'How long an erasure waits for its audit entry to be appended and covered by a signed tree head (the inclusion proof its receipt carries) before it fails with `AUDIT_UNAVAILABLE` (1–3600); keep it above `SEALPOST_AUDIT_STH_EVERY_SECONDS`. Erasing the same contact again resumes it.',
   },
   // identity
   {

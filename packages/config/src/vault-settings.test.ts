@@ -44,6 +44,8 @@ describe('contact vault settings', () => {
       },
       keyStore: { kind: 'sqlite', file: path.resolve('/tmp/sp-vault/contact-vault-keys.sqlite') },
       retention: { tenants: {} },
+      retentionSweepEverySeconds: 3600,
+      auditProofWaitSeconds: 180,
     });
   });
 
@@ -59,6 +61,8 @@ describe('contact vault settings', () => {
       SEALPOST_VAULT_RESOLVE_PURPOSE_QUOTA: '50/10',
       SEALPOST_VAULT_KEYSTORE_FILE: '/keys/vault-keys.sqlite',
       SEALPOST_VAULT_RETENTION_DAYS: 't-acme=30,t-globex=365',
+      SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS: '600',
+      SEALPOST_VAULT_AUDIT_PROOF_WAIT_SECONDS: '15',
     });
     expect(config.vault).toMatchObject({
       dedupeKey: 'phone',
@@ -72,6 +76,8 @@ describe('contact vault settings', () => {
       },
       keyStore: { kind: 'sqlite', file: '/keys/vault-keys.sqlite' },
       retention: { tenants: { 't-acme': 30, 't-globex': 365 } },
+      retentionSweepEverySeconds: 600,
+      auditProofWaitSeconds: 15,
     });
     expect(loadConfig('contact-vault', { SEALPOST_VAULT_RETENTION_DAYS: '90' }).vault.retention).toEqual({
       all: 90,
@@ -86,12 +92,16 @@ describe('contact vault settings', () => {
       SEALPOST_VAULT_REVEAL_QUOTA: '0/60',
       SEALPOST_VAULT_FIND_QUOTA: 'lots',
       SEALPOST_VAULT_RETENTION_DAYS: 't-acme=30,t-acme=40',
+      SEALPOST_VAULT_AUDIT_PROOF_WAIT_SECONDS: '0',
+      SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS: '86401',
     });
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'SEALPOST_VAULT_AUDIT_PROOF_WAIT_SECONDS',
       'SEALPOST_VAULT_DEDUPE_KEY',
       'SEALPOST_VAULT_DEFAULT_PHONE_REGION',
       'SEALPOST_VAULT_FIND_QUOTA',
       'SEALPOST_VAULT_RETENTION_DAYS',
+      'SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS',
       'SEALPOST_VAULT_REVEAL_QUOTA',
     ]);
     expect(problems.join('\n')).not.toContain('lots');

@@ -94,7 +94,14 @@ export const METRICS = {
   sealpost_vault_contacts_upserted_total: {
     kind: 'counter',
     unit: '{contact}',
-    description: 'Contacts written, by outcome (created, updated, conflict).',
+    description:
+      "Contacts written by upsert and import, by outcome (created, updated, unchanged, rejected, or a failed upsert's reason in lower case, e.g. dedupe_conflict).",
+    labels: ['tenant', 'outcome'],
+  },
+  sealpost_vault_retention_erased_total: {
+    kind: 'counter',
+    unit: '{contact}',
+    description: 'Contacts the scheduled retention sweep erased, by outcome (erased, failed).',
     labels: ['tenant', 'outcome'],
   },
   sealpost_kms_calls_total: {

@@ -3,6 +3,7 @@ export * from './domain';
 export * from './ports/contact-repository';
 export * from './ports/index-entry-repository';
 export * from './ports/audit-publisher';
+export * from './ports/audit-proofs';
 export * from './ports/tenant-policies';
 export { upsertContact, type UpsertContactInput, type UpsertContactResult } from './app/upsert-contact';
 export { getContact } from './app/get-contact';
@@ -64,6 +65,18 @@ export {
   type ResolvedBatch,
 } from './app/resolve-recipients';
 export { startEraseContact, ERASE_AUDIT_ACTION, ERASURE_RECEIPT_TYP, type EraseDeps } from './app/erase-contact';
+export {
+  ERASURE_RECEIPT_FORMAT,
+  receiptAuditProof,
+  verifyErasureReceipt,
+  type AuditPublicKeys,
+  type ErasureReceipt,
+  type ReceiptAuditProof,
+  type ReceiptProblem,
+  type ReceiptVerification,
+} from './app/erasure-receipt';
+export { GrpcAuditProofs, grpcAuditProofsOf, type GrpcAuditProofsOptions } from './adapters/grpc/grpc-audit-proofs';
+export { OFFLINE_AUDIT_PROOFS } from './adapters/offline-audit-proofs';
 export { reapplyErasureLedger, isSuppressed } from './app/erasure-ledger';
 export { startRotateTenantKey, ROTATE_AUDIT_ACTION } from './app/rotate-tenant-key';
 export { sweepRetention, type RetentionPolicy, type RetentionReport } from './app/sweep-retention';
@@ -72,7 +85,12 @@ export * from './ports/erasure-repository';
 export * from './ports/operation-repository';
 export * from './ports/key-inventory';
 export * from './ports/receipt-signer';
-export { openLocalReceiptSigner, verifyReceipt, RECEIPT_KEY_FILE } from './adapters/signing/local-receipt-signer';
+export {
+  localReceiptPublicJwk,
+  openLocalReceiptSigner,
+  verifyReceipt,
+  RECEIPT_KEY_FILE,
+} from './adapters/signing/local-receipt-signer';
 export {
   openKmsReceiptSigner,
   ReceiptSignerError,

@@ -23,13 +23,29 @@ import {
   type TenantKeyStore,
 } from '@sealpost/crypto';
 import { vaultV1 } from '@sealpost/proto';
-import { MemoryIdempotencyStore, boundEndpoint, createGrpcServer, createIdempotency } from '@sealpost/server';
-import { MongoLeaseStore, SqliteLeaseStore, connectMongo, newLeaseHolderId, type LeaseStore } from '@sealpost/storage';
+import { boundEndpoint, createGrpcServer, createIdempotency } from '@sealpost/server';
+import {
+  MongoIdempotencyStore,
+  MongoLeaseStore,
+  MongoWindowedCounterStore,
+  SqliteIdempotencyStore,
+  SqliteLeaseStore,
+  SqliteWindowedCounterStore,
+  connectMongo,
+  newLeaseHolderId,
+  type IdempotencyStore,
+  type LeaseStore,
+  type WindowedCounterStore,
+} from '@sealpost/storage';
 import type { Logger } from '@sealpost/telemetry';
 import { BusAuditPublisher } from './adapters/bus/bus-audit-publisher';
 import { createContactVaultHandlers } from './adapters/grpc/contact-vault-handlers';
+import { grpcAuditProofsOf } from './adapters/grpc/grpc-audit-proofs';
+import { VaultMetrics } from './adapters/grpc/vault-metrics';
+import { OFFLINE_AUDIT_PROOFS } from './adapters/offline-audit-proofs';
 import { MongoContactRepository } from './adapters/mongo/mongo-contact-repository';
 import { ensureContactStore } from './adapters/mongo/mongo-contact-store';
+import { MongoImportBatchWriter } from './adapters/mongo/mongo-import-batch-writer';
 import { MongoIndexEntryRepository } from './adapters/mongo/mongo-index-entry-repository';
 import {
   MongoDataKeyStore,
@@ -57,8 +73,10 @@ import { SqliteKeyInventory } from './adapters/sqlite/sqlite-key-store';
 import { SqliteOperationRepository } from './adapters/sqlite/sqlite-operation-repository';
 import { StaticTenantPolicies } from './adapters/static-tenant-policies';
 import type { EraseDeps } from './app/erase-contact';
+import { RETENTION_LEASE, RetentionSchedule } from './app/retention-schedule';
 import type { VaultDeps } from './app/vault-deps';
-import { createVaultQuotas, type VaultQuotas } from './domain';
+import { createSharedVaultQuotas } from './app/shared-vault-quotas';
+import type { VaultQuotas } from './domain';
 import type { ContactRepository } from './ports/contact-repository';
 import type { ErasureRepository } from './ports/erasure-repository';
 import type { ImportBatchWriter } from './ports/import-batch-writer';
@@ -67,10 +85,13 @@ import type { KeyInventory } from './ports/key-inventory';
 import type { OperationRepository } from './ports/operation-repository';
 import type { ReceiptSigner } from './ports/receipt-signer';
 import type { AuditPublisher } from './ports/audit-publisher';
+import type { AuditProofs } from './ports/audit-proofs';
 import type { TenantPolicies } from './ports/tenant-policies';
 
 /** One lease for the contacts outbox, shared by every replica. */
 export const CONTACT_OUTBOX_LEASE = 'outbox:contact-vault:contacts';
+/** One lease for the operations outbox (key events), shared by every replica. */
+export const OPERATION_OUTBOX_LEASE = 'outbox:contact-vault:operations';
 /** How long UpsertContact remembers a request id. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /** Template of local-keyring key ids (embedded mode): one keyring key per tenant. */
@@ -88,6 +109,8 @@ export interface ContactVaultServiceOptions {
   readonly accessPolicy?: AccessPolicy;
   /** Contacts per ResolveRecipients batch (default 100). */
   readonly resolveBatchSize?: number;
+  /** Retention lease lifetime (default 30 s; tests shorten it). */
+  readonly retentionLeaseTtlMs?: number;
 }
 
 export interface RunningContactVaultService {
@@ -103,10 +126,14 @@ export interface OpenedVaultStores {
   readonly tenantKeys: TenantKeyStore;
   readonly dataKeys: DataKeyStore;
   readonly leases: LeaseStore;
+  /** Request-id idempotency records, shared by every replica (they sit beside the contacts). */
+  readonly idempotency: IdempotencyStore;
+  /** Quota counters, shared by every replica. */
+  readonly quotaCounters: WindowedCounterStore;
   readonly erasures: ErasureRepository;
   readonly operations: OperationRepository;
   readonly inventory: KeyInventory;
-  /** Batched import writes (SQLite); absent on MongoDB, where import goes row by row. */
+  /** Batched import writes; without it import goes row by row. */
   readonly importBatch?: ImportBatchWriter;
   close(): Promise<void>;
 }
@@ -146,6 +173,8 @@ export async function openVaultStores(config: SealpostConfig): Promise<OpenedVau
       tenantKeys: new SqliteTenantKeyStore(keyDb),
       dataKeys: new SqliteDataKeyStore(keyDb),
       leases: new SqliteLeaseStore(contactDb),
+      idempotency: new SqliteIdempotencyStore(contactDb),
+      quotaCounters: new SqliteWindowedCounterStore(contactDb),
       erasures: new SqliteErasureRepository(contactDb),
       operations: new SqliteOperationRepository(contactDb),
       inventory: new SqliteKeyInventory(keyDb),
@@ -179,9 +208,12 @@ export async function openVaultStores(config: SealpostConfig): Promise<OpenedVau
       tenantKeys: new MongoTenantKeyStore(keysHandle.db),
       dataKeys: new MongoDataKeyStore(keysHandle.db),
       leases: new MongoLeaseStore(contactsHandle.db),
+      idempotency: new MongoIdempotencyStore(contactsHandle.db),
+      quotaCounters: new MongoWindowedCounterStore(contactsHandle.db),
       erasures: new MongoErasureRepository(contactsHandle.db),
       operations: new MongoOperationRepository(contactsHandle.db),
       inventory: new MongoKeyInventory(keysHandle.db),
+      importBatch: new MongoImportBatchWriter(contactsHandle.db, keysHandle.db),
       async close() {
         await contactsHandle.close();
         await keysHandle.close();
@@ -237,16 +269,19 @@ export function tenantPoliciesOf(config: SealpostConfig): TenantPolicies {
   });
 }
 
-/** Quotas from configuration. */
-export function vaultQuotasOf(config: SealpostConfig): VaultQuotas {
+/** Quotas from configuration, drawn from `counters` (shared by every replica that opens the same store). */
+export function vaultQuotasOf(config: SealpostConfig, counters: WindowedCounterStore): VaultQuotas {
   const rule = (q: { limit: number; windowSeconds: number }) => ({ limit: q.limit, windowMs: q.windowSeconds * 1000 });
   const q = config.vault.quotas;
-  return createVaultQuotas({
-    reveal: rule(q.reveal),
-    find: rule(q.find),
-    resolve: rule(q.resolve),
-    resolvePurpose: rule(q.resolvePurpose),
-  });
+  return createSharedVaultQuotas(
+    {
+      reveal: rule(q.reveal),
+      find: rule(q.find),
+      resolve: rule(q.resolve),
+      resolvePurpose: rule(q.resolvePurpose),
+    },
+    counters,
+  );
 }
 
 /**
@@ -275,8 +310,15 @@ export interface VaultRuntime {
   close(): Promise<void>;
 }
 
-/** Opens stores, KMS and the signer from config for an offline maintenance task; `audit` publishes its events. */
-export async function openVaultRuntime(config: SealpostConfig, audit: AuditPublisher): Promise<VaultRuntime> {
+/**
+ * Opens stores, KMS and the signer from config for an offline maintenance task; `audit` publishes its events and
+ * `auditProofs` (default: OFFLINE_AUDIT_PROOFS, which never dials the audit service) gives erasures their proofs.
+ */
+export async function openVaultRuntime(
+  config: SealpostConfig,
+  audit: AuditPublisher,
+  auditProofs: AuditProofs = OFFLINE_AUDIT_PROOFS,
+): Promise<VaultRuntime> {
   const { settings, keyIdFor } = kmsSettingsOf(config.kms);
   const kms = await createKeyManagementService({ mode: config.mode, kms: settings });
   const signer = await openReceiptSigner(config);
@@ -285,6 +327,7 @@ export async function openVaultRuntime(config: SealpostConfig, audit: AuditPubli
   const deps: EraseDeps = {
     ...createVaultDeps({ stores, keys, policies: tenantPoliciesOf(config) }),
     audit,
+    auditProofs,
     erasures: stores.erasures,
     operations: stores.operations,
     signer,
@@ -297,6 +340,47 @@ export async function openVaultRuntime(config: SealpostConfig, audit: AuditPubli
       await stores.close();
     },
   };
+}
+
+/**
+ * The scheduled retention sweep (undefined without SEALPOST_VAULT_RETENTION_DAYS): the lease holder sweeps every
+ * SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS; each sweep logs its counts (tenant ids and numbers only) and counts
+ * `sealpost_vault_retention_erased_total`.
+ */
+function retentionScheduleOf(
+  config: SealpostConfig,
+  options: {
+    deps: EraseDeps;
+    stores: OpenedVaultStores;
+    metrics: VaultMetrics;
+    report: (err: unknown, where: string) => void;
+    logger?: Logger;
+    leaseTtlMs?: number;
+  },
+): RetentionSchedule | undefined {
+  const policy = config.vault.retention;
+  if (policy.all === undefined && Object.keys(policy.tenants).length === 0) return undefined;
+  return new RetentionSchedule({
+    deps: options.deps,
+    policy,
+    tenants: () => options.stores.inventory.tenants(),
+    leases: options.stores.leases,
+    holder: newLeaseHolderId('contact-vault'),
+    everyMs: config.vault.retentionSweepEverySeconds * 1000,
+    ...(options.leaseTtlMs !== undefined ? { leaseTtlMs: options.leaseTtlMs } : {}),
+    onLeaseHeld: (held) => options.metrics.lease(RETENTION_LEASE, held),
+    onSwept: (report, elapsedMs) => {
+      options.metrics.retentionSwept(report);
+      const totals = { due: 0, erased: 0, failed: 0 };
+      for (const t of Object.values(report.tenants)) {
+        totals.due += t.due;
+        totals.erased += t.erased;
+        totals.failed += t.failed;
+      }
+      options.logger?.info({ ...totals, tenants: report.tenants, elapsedMs }, 'retention sweep');
+    },
+    onError: (err) => options.report(err, 'retention'),
+  });
 }
 
 /** Starts the contact vault; resolves once gRPC serves. Start-up errors (stores, KMS, TLS) are thrown. */
@@ -327,6 +411,9 @@ export async function startContactVaultService(
       logger?.warn({ where, code }, 'contact vault error');
     };
     const deps = createVaultDeps({ stores, keys, policies: options.policies ?? tenantPoliciesOf(config) });
+    // Erasure receipts cite the audit entry's signed inclusion proof, asked of the audit service (dialled lazily).
+    const auditProofs = grpcAuditProofsOf(config);
+    cleanups.push(async () => auditProofs.close());
 
     const relay = new OutboxRelay({
       source: stores.contacts.outbox(),
@@ -334,11 +421,39 @@ export async function startContactVaultService(
       leases: stores.leases,
       leaseName: CONTACT_OUTBOX_LEASE,
       holder: newLeaseHolderId('contact-vault'),
+      // An import leaves thousands of contacts with one pending event each: a scan of 1,000 makes each batch one
+      // bus commit and one outbox commit for up to 1,000 events (each commit is an fsync on SQLite).
+      batch: 1000,
       ...(options.relayPollMs !== undefined ? { pollIntervalMs: options.relayPollMs } : {}),
       onError: report,
     });
     relay.start();
     cleanups.push(() => relay.stop());
+    // Key events wait in their operation's outbox; relayed like contact events, under their own lease.
+    const operationRelay = new OutboxRelay({
+      source: stores.operations.outbox(),
+      publisher: bus,
+      leases: stores.leases,
+      leaseName: OPERATION_OUTBOX_LEASE,
+      holder: newLeaseHolderId('contact-vault'),
+      ...(options.relayPollMs !== undefined ? { pollIntervalMs: options.relayPollMs } : {}),
+      onError: report,
+    });
+    operationRelay.start();
+    cleanups.push(() => operationRelay.stop());
+
+    const audit = new BusAuditPublisher(bus);
+    const metrics = new VaultMetrics();
+    const retention = retentionScheduleOf(config, {
+      deps: { ...deps, audit, auditProofs, erasures: stores.erasures, operations: stores.operations, signer },
+      stores,
+      metrics,
+      report,
+      ...(logger ? { logger } : {}),
+      ...(options.retentionLeaseTtlMs !== undefined ? { leaseTtlMs: options.retentionLeaseTtlMs } : {}),
+    });
+    retention?.start();
+    if (retention) cleanups.push(() => retention.stop(0));
 
     const server = await createGrpcServer({
       service: 'contact-vault',
@@ -350,6 +465,8 @@ export async function startContactVaultService(
         createAccessInterceptor({
           policy: options.accessPolicy ?? DEFAULT_ACCESS_POLICY,
           trustDomain: config.trustDomain,
+          // csi-driver-spiffe ids (spiffe://<td>/ns/<namespace>/sa/<service>) are accepted from this namespace only.
+          spiffeNamespace: config.spiffeNamespace,
           verifier,
           stepUpWindowSeconds: config.auth.stepUpWindowSeconds,
           purposes: { codes: config.purposes.codes, ticketPattern: config.purposes.ticketPattern },
@@ -361,9 +478,16 @@ export async function startContactVaultService(
       vaultV1.ContactVaultService,
       createContactVaultHandlers({
         ...deps,
-        audit: new BusAuditPublisher(bus),
-        idempotency: createIdempotency({ store: new MemoryIdempotencyStore(), ttlMs: IDEMPOTENCY_TTL_MS }),
-        quotas: vaultQuotasOf(config),
+        audit,
+        auditProofs,
+        metrics,
+        leases: stores.leases,
+        idempotency: createIdempotency({
+          store: stores.idempotency,
+          ttlMs: IDEMPOTENCY_TTL_MS,
+          onStoreError: (err) => report(err, 'idempotency'),
+        }),
+        quotas: vaultQuotasOf(config, stores.quotaCounters),
         erasures: stores.erasures,
         operations: stores.operations,
         inventory: stores.inventory,
@@ -383,7 +507,10 @@ export async function startContactVaultService(
         stopping ??= (async () => {
           cleanups.splice(0);
           await server.drain(drainMs);
+          await retention?.stop();
+          auditProofs.close();
           await relay.stop();
+          await operationRelay.stop();
           keys.clear();
           await stores.close();
         })();

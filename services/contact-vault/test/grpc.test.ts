@@ -12,6 +12,10 @@ import { loadConfig } from '@sealpost/config';
 import { auditEventsV1, vaultV1 } from '@sealpost/proto';
 import { tempDir, type TempDir } from '@sealpost/testkit';
 import { startContactVaultService, type RunningContactVaultService } from '../src/service';
+import {
+  MAX_IMPORT_MESSAGE_FIELD_BYTES,
+  MAX_IMPORT_ROWS_PER_MESSAGE,
+} from '../src/adapters/grpc/contact-vault-handlers';
 
 const T1 = 't-acme';
 const T2 = 't-globex';
@@ -241,26 +245,75 @@ describe('contact vault gRPC API over mutual TLS (SQLite, embedded bus)', () => 
     expect(conflict.error?.details).not.toMatch(/example\.org|7911/);
   });
 
-  it('imports over a bidi stream with a result per row, and refuses a row of another tenant', async () => {
+  it('imports rows in chunks over a bidi stream, one response per message, and refuses another tenant', async () => {
     const rows = [
-      { tenantId: T1, row: '1', fields: { email: 'imp1@example.net' } },
-      { tenantId: T1, row: '2', fields: { email: 'imp2@example.net', phone: '+44 7911 200102' } },
-      { tenantId: T1, row: '3', fields: { email: 'IMP1@example.net' } },
-      { tenantId: T1, row: '4', fields: { phone: 'secretvalue' } },
+      { row: '1', fields: { email: 'imp1@example.net' } },
+      { row: '2', fields: { email: 'imp2@example.net', phone: '+44 7911 200102' } },
+      { row: '3', fields: { email: 'IMP1@example.net' } },
+      { row: '4', fields: { phone: 'secretvalue' } },
     ];
-    const first = await importRows(rows, tokens['marketer']!);
+    const first = await importRows(
+      [
+        { tenantId: T1, rows: rows.slice(0, 3) },
+        { tenantId: T1, rows: rows.slice(3) },
+      ],
+      tokens['marketer']!,
+    );
     expect(first.error).toBeUndefined();
-    expect(first.results.map((r) => [r.row, r.result, r.reason, r.field])).toEqual([
-      ['1', 'created', '', ''],
-      ['2', 'created', '', ''],
-      ['3', 'unchanged', '', ''],
-      ['4', 'rejected', 'INVALID_ARGUMENT', 'phone'],
+    // Each request message is answered by one response holding its rows' results, in row order.
+    expect(first.results.map((m) => m.results.map((r) => [r.row, r.result, r.reason, r.field]))).toEqual([
+      [
+        ['1', 'created', '', ''],
+        ['2', 'created', '', ''],
+        ['3', 'unchanged', '', ''],
+      ],
+      [['4', 'rejected', 'INVALID_ARGUMENT', 'phone']],
     ]);
-    const again = await importRows(rows, tokens['marketer']!);
-    expect(again.results.map((r) => r.result)).toEqual(['unchanged', 'unchanged', 'unchanged', 'rejected']);
-    const mixed = await importRows([rows[0]!, { ...rows[1]!, tenantId: T2 }], tokens['marketer']!);
+    const again = await importRows([{ tenantId: T1, rows }], tokens['marketer']!);
+    expect(again.results.map((m) => m.results.map((r) => r.result))).toEqual([
+      ['unchanged', 'unchanged', 'unchanged', 'rejected'],
+    ]);
+    const mixed = await importRows(
+      [
+        { tenantId: T1, rows: rows.slice(0, 1) },
+        { tenantId: T2, rows: rows.slice(1, 2) },
+      ],
+      tokens['marketer']!,
+    );
     expect(mixed.error?.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(mixed.reason).toBe('TENANT_MISMATCH');
+  });
+
+  it('refuses an import message with no rows, too many rows or too many bytes, naming `rows` and no value', async () => {
+    const row = (i: number, heavy = '') => ({
+      row: String(i),
+      fields: { email: `cap${i}@example.net`, phone: heavy.replace(/n/g, '5'), name: heavy },
+    });
+    const tooMany = Array.from({ length: MAX_IMPORT_ROWS_PER_MESSAGE + 1 }, (_, i) => row(i + 1));
+    // Every field is within the per-field bound (1,024 bytes); only the message as a whole is too large.
+    const heavy = 'n'.repeat(1000);
+    const perRow = 2 * heavy.length + Buffer.byteLength(row(1).fields.email);
+    const tooHeavy = Array.from({ length: Math.ceil(MAX_IMPORT_MESSAGE_FIELD_BYTES / perRow) + 1 }, (_, i) =>
+      row(i + 1, heavy),
+    );
+    expect(tooHeavy.length).toBeLessThanOrEqual(MAX_IMPORT_ROWS_PER_MESSAGE);
+    for (const bad of [[], tooMany, tooHeavy]) {
+      const refused = await importRows([{ tenantId: T2, rows: bad }], tokens['otherTenant']!);
+      expect(refused.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(refused.reason).toBe('INVALID_ARGUMENT');
+      expect(refused.error?.details).toMatch(/^rows: /);
+      expect(refused.error?.details).not.toMatch(/example\.net|nnnn|5555/);
+      expect(refused.results).toEqual([]);
+    }
+    // Nothing of a refused message was written: the same rows, at the bound, are all new.
+    const atBound = await importRows(
+      [{ tenantId: T2, rows: tooMany.slice(0, MAX_IMPORT_ROWS_PER_MESSAGE) }],
+      tokens['otherTenant']!,
+    );
+    expect(atBound.error).toBeUndefined();
+    expect(atBound.results).toHaveLength(1);
+    expect(new Set(atBound.results[0]!.results.map((r) => r.result))).toEqual(new Set(['created']));
+    expect(atBound.results[0]!.results).toHaveLength(MAX_IMPORT_ROWS_PER_MESSAGE);
   });
 
   it('lists with page tokens and finds through the blind index with an audit event', async () => {

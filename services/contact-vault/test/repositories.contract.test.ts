@@ -251,6 +251,36 @@ describeRepositoryContract<VaultCtx>(
         expect((await repo.get('op_2'))?.kind).toBe('rotate-tenant-key');
         expect(await repo.get('op_1')).toEqual(done);
       });
+
+      it("keeps an erasure's fixed audit event with the operation, so a resumed erasure publishes the same one", async () => {
+        const repo = ctx().stores.operations;
+        const op = {
+          operationId: 'op_audit',
+          kind: 'erase-contact' as const,
+          tenantId: T1,
+          done: true,
+          progress: 0.8,
+          result: '',
+          errorReason: 'AUDIT_UNAVAILABLE',
+          createdAt: new Date(1_700_000_000_000),
+          updatedAt: new Date(1_700_000_002_000),
+          auditEvent: {
+            eventId: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+            occurredAt: 1_700_000_000_000,
+            event: {
+              tenantId: T1,
+              action: 'contact.erase',
+              actor: { kind: 'operator' as const, id: 'op-dpo-1' },
+              resourceIds: ['ct_1', 'er_1'],
+              purposeCode: 'subject-access',
+              ticketRef: 'DPO-77',
+              outcome: 'succeeded' as const,
+            },
+          },
+        };
+        await repo.save(op);
+        expect(await repo.get('op_audit')).toEqual(op);
+      });
     });
 
     describe('KeyInventory (key-store rewrap bookkeeping)', () => {

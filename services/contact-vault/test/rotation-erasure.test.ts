@@ -1,6 +1,8 @@
 /**
  * Use cases on SQLite with a local keyring: KEK rotation while writes continue, index-root rotation while lookups
  * continue (suppression tombstones survive), and erasure against a restored older key store + the erasure ledger.
+ * Audit events go over the embedded bus to the REAL audit service, which erasures wait on for their receipts'
+ * inclusion proofs (gRPC over mutual TLS).
  */
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,17 +16,34 @@ import { findContacts } from '../src/app/find-contacts';
 import { startRotateTenantKey, type RotateDeps } from '../src/app/rotate-tenant-key';
 import { sweepRetention } from '../src/app/sweep-retention';
 import { upsertContact } from '../src/app/upsert-contact';
+import { openDevTokenIssuer } from '@sealpost/access';
+import { EmbeddedBus, type ServiceBus } from '@sealpost/bus';
+import { BusAuditPublisher } from '../src/adapters/bus/bus-audit-publisher';
+import type { GrpcAuditProofs } from '../src/adapters/grpc/grpc-audit-proofs';
 import type { AuditPublisher } from '../src/ports/audit-publisher';
+import { startAuditPeer, type AuditPeer } from './support/audit-peer';
 import { sqliteVault, type VaultCtx } from './support/vault-stores';
 
 const T = 't-rot';
 const actor = { kind: 'operator' as const, id: 'op-1' };
 
-/** An audit publisher that records actions (the bus path is covered by the gRPC tests). */
-function recordingAudit(): AuditPublisher & { actions: string[] } {
+/** The real bus publisher, noting the actions it published (the rotation test asserts one). */
+function recordingAudit(bus: ServiceBus): AuditPublisher & { actions: string[] } {
+  const inner = new BusAuditPublisher(bus);
   const actions: string[] = [];
-  let n = 0;
-  return { actions, record: async (e) => (actions.push(e.action), `ev-${++n}`) };
+  return {
+    actions,
+    record: async (e, companions) => {
+      const id = await inner.record(e, companions);
+      actions.push(e.action);
+      return id;
+    },
+    publishEntry: async (e, id, at) => {
+      const entry = await inner.publishEntry(e, id, at);
+      actions.push(e.action);
+      return entry;
+    },
+  };
 }
 
 describe('rotation and erasure use cases (SQLite)', () => {
@@ -32,17 +51,48 @@ describe('rotation and erasure use cases (SQLite)', () => {
   let ctx: VaultCtx;
   let deps: EraseDeps & RotateDeps;
   let audit: ReturnType<typeof recordingAudit>;
+  let peerDir: string;
+  let shared: EmbeddedBus;
+  let vaultBus: ServiceBus;
+  let auditPeer: AuditPeer;
+  let auditProofs: GrpcAuditProofs;
+
+  beforeAll(async () => {
+    peerDir = mkdtempSync(path.join(tmpdir(), 'sealpost-vault-rot-audit-'));
+    // The audit service verifies operator tokens with these keys (none are used here).
+    await openDevTokenIssuer({ dir: path.join(peerDir, 'identity'), mode: 'test' });
+    shared = EmbeddedBus.open(path.join(peerDir, 'bus.sqlite'), { pollIntervalMs: 20 });
+    auditPeer = await startAuditPeer({
+      dir: peerDir,
+      pki: path.join(peerDir, 'pki'),
+      shared,
+      jwksFile: path.join(peerDir, 'identity', 'jwks.json'),
+      sthEverySeconds: 1,
+    });
+    auditProofs = await auditPeer.proofsForVault(15_000);
+    vaultBus = shared.forService('contact-vault');
+  }, 60_000);
+
+  afterAll(async () => {
+    auditProofs?.close();
+    await vaultBus?.close();
+    await auditPeer?.stop();
+    await shared?.close();
+    rmSync(peerDir, { recursive: true, force: true });
+  });
 
   beforeEach(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'sealpost-vault-rot-'));
     ctx = await sqliteVault({ dir, file: path.join(dir, 'contact-vault.sqlite') });
-    audit = recordingAudit();
+    audit = recordingAudit(vaultBus);
     deps = {
       ...ctx.deps,
       audit,
+      auditProofs,
       erasures: ctx.stores.erasures,
       operations: ctx.stores.operations,
       inventory: ctx.stores.inventory,
+      leases: ctx.stores.leases,
       signer: await openLocalReceiptSigner({ dataDir: dir, mode: 'embedded' }),
     };
   });

@@ -1,7 +1,8 @@
 /**
  * Reveal, resolve, erase, export and key rotation over real mutual TLS on SQLite with the embedded bus: the access
  * refusals (MFA, purpose, role, tenant, identity), fail-closed audit, record swaps, crypto-shredding against a copy
- * of the contact store, receipts, quotas and rotation operations.
+ * of the contact store, receipts, quotas and rotation operations. The real audit service runs beside the vault:
+ * erasures wait for its signed inclusion proofs.
  */
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -17,7 +18,9 @@ import { tempDir, type TempDir } from '@sealpost/testkit';
 import { SqliteDataKeyStore, SqliteTenantKeyStore, openSqliteKeyStore } from '../src/adapters/sqlite/sqlite-key-store';
 import { verifyReceipt } from '../src/adapters/signing/local-receipt-signer';
 import { openLocalReceiptSigner } from '../src/adapters/signing/local-receipt-signer';
+import { verifyErasureReceipt } from '../src/app/erasure-receipt';
 import { LOCAL_KMS_KEY_TEMPLATE, startContactVaultService, type RunningContactVaultService } from '../src/service';
+import { startAuditPeer, type AuditPeer } from './support/audit-peer';
 
 const T1 = 't-acme';
 const T2 = 't-globex';
@@ -57,6 +60,7 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
   let shared: EmbeddedBus;
   let bus: ServiceBus;
   let service: RunningContactVaultService;
+  let audit: AuditPeer;
   let operatorClient: grpc.Client;
   let dispatchClient: grpc.Client;
   let consentClient: grpc.Client;
@@ -167,9 +171,13 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     tokens['otherTenant'] = await issuer.issue({ tenant: T2, role: 'dpo', subject: 'op-globex-1', mfa: true });
     tokens['quota'] = await issuer.issue({ tenant: T1, role: 'support', subject: 'op-quota-1', mfa: true });
 
+    shared = EmbeddedBus.open(path.join(dir.path, 'bus.sqlite'), { pollIntervalMs: 20 });
+    // The audit service creates the audit stream and appends and signs what the vault publishes.
+    audit = await startAuditPeer({ dir: dir.path, pki, shared, jwksFile: path.join(issuerDir, 'jwks.json') });
     const config = loadConfig('contact-vault', {
       SEALPOST_DATA_DIR: dataDir,
       SEALPOST_JWKS_FILE: path.join(issuerDir, 'jwks.json'),
+      SEALPOST_AUDIT_GRPC_ADDR: audit.address,
       SEALPOST_TLS_CA_FILE: serverTls.caFile,
       SEALPOST_TLS_CERT_FILE: serverTls.certFile,
       SEALPOST_TLS_KEY_FILE: serverTls.keyFile,
@@ -177,10 +185,6 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
       SEALPOST_VAULT_HEALTH_ADDR: `127.0.0.1:${await freePort()}`,
       SEALPOST_VAULT_REVEAL_QUOTA: '30/3600',
     });
-    shared = EmbeddedBus.open(path.join(dir.path, 'bus.sqlite'), { pollIntervalMs: 20 });
-    const auditBus = shared.forService('audit');
-    await auditBus.ensureStreams();
-    await auditBus.close();
     bus = shared.forService('contact-vault');
     service = await startContactVaultService({ config, bus, relayPollMs: 20, resolveBatchSize: 2 });
     const creds = (c: IssuedCertificate) =>
@@ -194,6 +198,7 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     for (const c of [operatorClient, dispatchClient, consentClient]) c?.close();
     await service?.stop(1000);
     await bus?.close().catch(() => undefined);
+    await audit?.stop();
     await shared?.close();
     dir?.cleanup();
     await recorded.shutdown();
@@ -336,11 +341,18 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
 
     const signer = await openLocalReceiptSigner({ dataDir, mode: 'embedded' });
     const receipt = verifyReceipt(op.result, signer.publicJwk);
-    expect(receipt).toMatchObject({ tenantId: T1, contactId: id, inclusionProof: null });
+    expect(receipt).toMatchObject({ tenantId: T1, contactId: id });
+    // The receipt cites the audit entry with the audit's signed tree head and the entry's inclusion proof.
+    const verified = await verifyErasureReceipt(op.result, {
+      receipt: [signer.publicJwk],
+      audit: await audit.publicKeys(),
+    });
+    expect(verified).toMatchObject({ ok: true, entry: { entryId: receipt['auditEventId'], actorId: 'op-dpo-1' } });
     expect((receipt['kept'] as { what: string }[]).map((k) => k.what)).toEqual([
       'tombstone',
       'erasure ledger entry',
       'suppression tombstone',
+      'audit log entry',
     ]);
     const events = await auditEvents(String(receipt['auditEventId']));
     const erase = events.find((e) => e.id === receipt['auditEventId']);

@@ -14,6 +14,7 @@ import { findContacts } from '../src/app/find-contacts';
 import { getContact } from '../src/app/get-contact';
 import { importContacts, type ImportRow, type ImportRowResult } from '../src/app/import-contacts';
 import { listContacts } from '../src/app/list-contacts';
+import { revealContact } from '../src/app/reveal-contact';
 import { upsertContact } from '../src/app/upsert-contact';
 import { VaultError } from '../src/domain';
 import type { AuditPublisher } from '../src/ports/audit-publisher';
@@ -372,6 +373,9 @@ describeRepositoryContract<Ctx>(
         record: async () => {
           throw new VaultError('AUDIT_UNAVAILABLE', 'bus down');
         },
+        publishEntry: async () => {
+          throw new VaultError('AUDIT_UNAVAILABLE', 'bus down');
+        },
       };
       await expectVaultError(
         findContacts(
@@ -384,6 +388,42 @@ describeRepositoryContract<Ctx>(
         findContacts(deps, { tenantId: T1, by: { field: 'email', value: 'nope-secretvalue' }, actor: OPERATOR }),
         'INVALID_ARGUMENT',
         'email',
+      );
+    });
+
+    it('reveals only once its audit event and its vault.contact.revealed event are stored (ids only)', async () => {
+      const [p] = canaries(1, 'rvl');
+      const { contactId } = await upsertContact(ctx().deps, { tenantId: T1, fields: { email: p!.email } });
+      const purpose = { code: 'support-request', ticket: 'OPS-42' };
+      const deps = { ...ctx().deps, audit: ctx().audit };
+      const revealed = await revealContact(deps, { tenantId: T1, contactId, actor: OPERATOR, purpose });
+      expect(revealed.fields.email).toBe(p!.email);
+
+      // The upsert's event is still in the outbox (not relayed here): the only vault event is the reveal's.
+      const [event, ...more] = await ctx().busEvents('vault', 1);
+      expect(more).toEqual([]);
+      expect(event).toMatchObject({
+        type: 'vault.contact.revealed',
+        subject: `sealpost.vault.${T1}.contact_revealed`,
+        aggregateVersion: 1,
+      });
+      // Its own aggregate: a reveal does not change the contact, so it must not compete with the contact's versions.
+      expect(event!.aggregateId).not.toBe(contactId);
+      expect(eventsV1.ContactRevealed.decode(event!.payload)).toMatchObject({
+        tenantId: T1,
+        contactId,
+        actorId: OPERATOR.id,
+        purposeCode: 'support-request',
+      });
+      expect(findForbidden(Buffer.from(event!.payload), forbiddenForms([p!.email]))).toEqual([]);
+      const [audit] = await ctx().busEvents('audit', 1);
+      expect(audit!.id).toBe(revealed.auditEventId);
+
+      // With the bus gone, neither event can be stored: no plaintext.
+      await ctx().vaultBus.close();
+      await expectVaultError(
+        revealContact(deps, { tenantId: T1, contactId, actor: OPERATOR, purpose }),
+        'AUDIT_UNAVAILABLE',
       );
     });
 

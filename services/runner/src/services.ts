@@ -1,6 +1,8 @@
 /**
  * The services embedded mode runs, in start order: audit first, because it creates the audit stream that the
- * others' fail-closed audit events need. A service joins this list when it lands.
+ * others' fail-closed audit events need, and serves the signed tree heads and inclusion proofs the vault's erasure
+ * receipts cite (the vault dials it at SEALPOST_AUDIT_GRPC_ADDR with its own certificate). A service joins this list
+ * when it lands.
  */
 import { startAuditService } from '@sealpost/audit';
 import { startContactVaultService } from '@sealpost/contact-vault';

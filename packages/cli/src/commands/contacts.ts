@@ -1,12 +1,25 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { Command, type CommanderError } from 'commander';
+import { LocalEd25519Signer } from '@sealpost/audit';
+import { INCLUSION_PROOF_FORMAT, type InclusionProofBundle } from '@sealpost/audit-format';
+import { loadConfig } from '@sealpost/config';
 import {
+  CONTACT_FIELD_NAMES,
+  MAX_RAW_FIELD_BYTES,
+  RECEIPT_KEY_FILE,
   VaultError,
+  localReceiptPublicJwk,
+  openReceiptSigner,
   openVaultRuntime,
   reapplyErasureLedger,
   sweepRetention,
+  verifyErasureReceipt,
   type AuditPublisher,
+  type AuditPublicKeys,
+  type ErasureReceipt,
+  type ReceiptVerification,
   type RetentionPolicy,
 } from '@sealpost/contact-vault';
 import { vaultV1 } from '@sealpost/proto';
@@ -89,13 +102,32 @@ function writeProgress(line: string, final = false): void {
   else process.stderr.write(`${line}\n`);
 }
 
-/** Streams rows over ImportContacts with flow control, collecting the per-row results. */
+/**
+ * Rows per ImportContacts message, and their field values at most (UTF-8). The vault takes up to 1,000 rows and 1 MiB
+ * per message; a few hundred rows already make gRPC's per-message cost small beside the rows' own.
+ */
+export const IMPORT_ROWS_PER_MESSAGE = 500;
+export const IMPORT_BYTES_PER_MESSAGE = 256 * 1024;
+
+const fieldBytes = (r: CsvContactRow): number =>
+  Buffer.byteLength(r.email) + Buffer.byteLength(r.phone) + Buffer.byteLength(r.name);
+
+/**
+ * A row too large for a message of its own holds a field the vault refuses (each is at most MAX_RAW_FIELD_BYTES): it
+ * is answered here with the vault's own rejection, so one such row does not end the import.
+ */
+function oversizedRowResult(r: CsvContactRow): vaultV1.ImportContactsRowResult {
+  const field = CONTACT_FIELD_NAMES.find((f) => Buffer.byteLength(r[f]) > MAX_RAW_FIELD_BYTES) ?? 'fields';
+  return { row: String(r.row), result: 'rejected', contactId: '', reason: 'INVALID_ARGUMENT', field };
+}
+
+/** Streams rows over ImportContacts in chunks, with flow control, passing on each row's result. */
 function streamImport(
   client: VaultClient,
   token: string,
   tenantId: string,
   rows: readonly CsvContactRow[],
-  onResult: (r: vaultV1.ImportContactsResponse) => void,
+  onResult: (r: vaultV1.ImportContactsRowResult) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
     const call = (
@@ -105,19 +137,31 @@ function streamImport(
         ) => grpc.ClientDuplexStream<vaultV1.ImportContactsRequest, vaultV1.ImportContactsResponse>;
       }
     ).importContacts(callMetadata(token));
-    call.on('data', onResult);
+    call.on('data', (response: vaultV1.ImportContactsResponse) => {
+      for (const result of response.results) onResult(result);
+    });
     call.on('error', (err) => reject(callError(err)));
     call.on('end', () => resolve());
     let next = 0;
     const pump = (): void => {
       while (next < rows.length) {
-        const r = rows[next++]!;
-        const ok = call.write({
-          tenantId,
-          row: String(r.row),
-          fields: { email: r.email, phone: r.phone, name: r.name },
-        });
-        if (!ok) {
+        const chunk: vaultV1.ImportContactsRow[] = [];
+        let bytes = 0;
+        while (next < rows.length && chunk.length < IMPORT_ROWS_PER_MESSAGE) {
+          const r = rows[next]!;
+          const size = fieldBytes(r);
+          if (size > IMPORT_BYTES_PER_MESSAGE) {
+            onResult(oversizedRowResult(r));
+            next++;
+            continue;
+          }
+          if (bytes + size > IMPORT_BYTES_PER_MESSAGE) break;
+          bytes += size;
+          chunk.push({ row: String(r.row), fields: { email: r.email, phone: r.phone, name: r.name } });
+          next++;
+        }
+        if (chunk.length === 0) continue;
+        if (!call.write({ tenantId, rows: chunk })) {
           call.once('drain', pump);
           return;
         }
@@ -198,12 +242,134 @@ function receiptPayload(jws: string): unknown {
   }
 }
 
-/** Offline commands publish no audit events: a dry run erases nothing, re-applying the ledger is not an access. */
+/**
+ * Offline commands publish no audit events: a dry run erases nothing, re-applying the ledger is not an access. Their
+ * runtime also never asks the audit service for proofs (openVaultRuntime's default), so no receipt is issued offline.
+ */
 const NO_AUDIT: AuditPublisher = {
   async record() {
     throw new VaultError('AUDIT_UNAVAILABLE', 'offline maintenance commands publish no audit events');
   },
+  async publishEntry() {
+    throw new VaultError('AUDIT_UNAVAILABLE', 'offline maintenance commands publish no audit events');
+  },
 };
+
+type ReceiptKeys = Parameters<typeof verifyErasureReceipt>[1]['receipt'];
+
+/** Keys from a JWKS file (`{"keys": [...]}`), a JSON array of JWKs, or one JWK. Names the option on failure. */
+function readJwks(file: string, option: string): Record<string, unknown>[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    throw new CliUsageError(`${option} ${file} is not a readable JSON file`);
+  }
+  const keys = Array.isArray(doc)
+    ? doc
+    : Array.isArray((doc as { keys?: unknown })?.keys)
+      ? (doc as { keys: unknown[] }).keys
+      : [doc];
+  const usable = keys.filter(
+    (k): k is Record<string, unknown> =>
+      typeof k === 'object' && k !== null && typeof (k as { kid?: unknown }).kid === 'string',
+  );
+  if (usable.length === 0) throw new CliUsageError(`${option} ${file} holds no key with a kid`);
+  // Verify with the public half only, and with the algorithm the key's curve implies when the JWK names none.
+  return usable.map((k) => {
+    const { d: _d, ...pub } = k;
+    return { alg: pub.crv === 'P-256' ? 'ES256' : 'EdDSA', use: 'sig', ...pub };
+  });
+}
+
+/** The vault's receipt-signing public keys: `--receipt-jwks`, else the embedded local key under the data dir. */
+async function receiptKeys(options: { receiptJwks?: string; dataDir?: string }): Promise<ReceiptKeys> {
+  if (options.receiptJwks) return readJwks(options.receiptJwks, '--receipt-jwks') as unknown as ReceiptKeys;
+  const config = vaultConfig(options);
+  if (config.mode === 'production' || config.vault.receiptSigningKeyId !== undefined) {
+    throw new CliUsageError(
+      'receipts are signed by a KMS key here: pass its public key with --receipt-jwks FILE ' +
+        '(pnpm sealpost contacts receipt-public-key prints it)',
+    );
+  }
+  const file = path.join(config.dataDir, RECEIPT_KEY_FILE);
+  if (!existsSync(file))
+    throw new CliUsageError(`no receipt key at ${file} (has the vault run?); pass --receipt-jwks FILE`);
+  return [await localReceiptPublicJwk(config.dataDir)];
+}
+
+/** The audit's tree-head public keys: `--audit-jwks`, else the embedded local key under the data dir. */
+async function auditKeys(options: { auditJwks?: string; dataDir?: string }): Promise<AuditPublicKeys> {
+  if (options.auditJwks) return readJwks(options.auditJwks, '--audit-jwks') as unknown as AuditPublicKeys;
+  let config;
+  try {
+    config = loadConfig(
+      'audit',
+      options.dataDir ? { ...process.env, SEALPOST_DATA_DIR: path.resolve(options.dataDir) } : process.env,
+    );
+  } catch (err) {
+    throw new CliUsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (config.mode === 'production' || config.audit.signingKeyId !== undefined) {
+    throw new CliUsageError(
+      "tree heads are signed by a KMS key here: pass the audit's published JWKS with --audit-jwks FILE",
+    );
+  }
+  const file = path.join(config.dataDir, 'audit', 'sth-signing.jwk.json');
+  if (!existsSync(file)) {
+    throw new CliUsageError(`no tree-head key at ${file} (has the audit service run?); pass --audit-jwks FILE`);
+  }
+  return [await LocalEd25519Signer.publicJwkFromFile(file)] as unknown as AuditPublicKeys;
+}
+
+/** The receipt JWS from a file (or stdin for `-`): a bare compact JWS, or the `receipt: …` line `contacts erase` prints. */
+async function readReceipt(file: string): Promise<string> {
+  let text: string;
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    text = Buffer.concat(chunks).toString('utf8');
+  } else {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      throw new CliUsageError(`${file} is not readable`);
+    }
+  }
+  const JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+  const candidates = [text.trim(), ...text.split('\n').map((l) => l.replace(/^receipt:\s*/, '').trim())];
+  const jws = candidates.find((c) => JWS.test(c));
+  if (!jws) throw new CliUsageError(`${file} holds no receipt (a compact JWS)`);
+  return jws;
+}
+
+/** The receipt's audit proof as the standalone verifier's bundle (services/audit/tools/verify-proof.mjs). */
+function auditProofBundle(receipt: ErasureReceipt): InclusionProofBundle {
+  const hex = (b64url: string): string => Buffer.from(b64url, 'base64url').toString('hex');
+  return {
+    format: INCLUSION_PROOF_FORMAT,
+    entryId: receipt.auditEntry.entryId,
+    leafIndex: receipt.inclusionProof.leafIndex,
+    entry: Buffer.from(receipt.auditEntry.canonical, 'base64url').toString('base64'),
+    leafHash: hex(receipt.auditEntry.leafHash),
+    treeSize: receipt.inclusionProof.treeSize,
+    proof: receipt.inclusionProof.hashes.map(hex),
+    sth: receipt.treeHead,
+  };
+}
+
+function receiptVerdict(v: ReceiptVerification): string {
+  if (!v.ok) return `receipt FAILED: ${v.problem}: ${v.detail}\n`;
+  const r = v.receipt;
+  const h = r.treeHead;
+  return (
+    `receipt OK: erasure ${r.erasureId} of contact ${r.contactId} in tenant ${r.tenantId} at ${r.erasedAt}, ` +
+    `signed by receipt key ${v.receiptKid}\n` +
+    `audit entry ${r.auditEventId} (${v.entry.action}) is leaf ${r.inclusionProof.leafIndex} of log ${h.logId} ` +
+    `at size ${h.treeSize}, root ${h.rootHash}, head signed ${new Date(h.timestamp).toISOString()} by audit key ${h.kid}\n` +
+    `erased: ${r.erased.join('; ')}\nkept: ${r.kept.map((k) => k.what).join('; ')}\n`
+  );
+}
 
 /** `sealpost contacts …`: import, find, reveal and erase through the running vault; offline maintenance. */
 export function contactsCommand(): Command {
@@ -330,13 +496,20 @@ export function contactsCommand(): Command {
         .requiredOption('--tenant <tenant>', 'tenant id')
         .requiredOption('--purpose <code>', 'purpose code from the configured list (e.g. subject-access)')
         .option('--ticket <ref>', 'ticket reference matching the configured pattern')
-        .option('--keep-suppression', 'keep a suppression tombstone so the address is never contacted again'),
+        .option('--keep-suppression', 'keep a suppression tombstone so the address is never contacted again')
+        .option('--receipt-out <file>', 'also write the receipt (compact JWS) to this file, for verify-receipt'),
     ),
   ).action(
     guarded(
       async (
         id: string,
-        options: OnlineOptions & { tenant: string; purpose: string; ticket?: string; keepSuppression?: boolean },
+        options: OnlineOptions & {
+          tenant: string;
+          purpose: string;
+          ticket?: string;
+          keepSuppression?: boolean;
+          receiptOut?: string;
+        },
       ) => {
         const op = await withVault(options, async (client, token) => {
           const first = await unaryCall<vaultV1.EraseContactRequest, vaultV1.Operation>(
@@ -349,8 +522,12 @@ export function contactsCommand(): Command {
             }),
             callMetadata(token, { code: options.purpose, ticket: options.ticket }),
           );
+          let shown = -1;
           return pollOperation(client, token, first, (o) => {
-            if (!o.done) process.stderr.write(`erasure ${o.operationId} running…\n`);
+            // Mostly the wait for the audit log to append and sign the erasure's entry (the receipt's proof).
+            const percent = Math.round(o.progress * 100);
+            if (!o.done && percent !== shown) process.stderr.write(`erasure ${o.operationId} running (${percent}%)…\n`);
+            shown = percent;
           });
         });
         if (op.errorReason !== '') {
@@ -359,6 +536,10 @@ export function contactsCommand(): Command {
           return;
         }
         process.stdout.write(`erased ${id} (operation ${op.operationId})\nreceipt: ${op.result}\n`);
+        if (options.receiptOut) {
+          writeFileSync(options.receiptOut, `${op.result}\n`);
+          process.stderr.write(`wrote the receipt to ${options.receiptOut}\n`);
+        }
         const payload = receiptPayload(op.result);
         if (payload !== undefined) process.stdout.write(`receipt payload: ${JSON.stringify(payload, null, 2)}\n`);
       },
@@ -367,11 +548,85 @@ export function contactsCommand(): Command {
 
   exitCodes(
     contacts
+      .command('verify-receipt')
+      .description(
+        'Verify an erasure receipt as a third party: the receipt JWS with the vault receipt key, the signed tree ' +
+          "head's JWS with the audit key, the leaf hash from the canonical audit entry, the inclusion proof up to " +
+          "the signed root, and that the entry is this erasure's. Exit 0: verified, 1: a check failed (printed as " +
+          '`receipt FAILED: <PROBLEM>: <why>`), 2: usage or unreadable input. Needs no running service',
+      )
+      .argument('<file>', 'the receipt: a file holding the compact JWS (or the output of contacts erase), - for stdin')
+      .option(
+        '--receipt-jwks <file>',
+        'public key(s) of the vault receipt signer, a JWKS (contacts receipt-public-key); default: the embedded local key',
+      )
+      .option(
+        '--audit-jwks <file>',
+        'public key(s) of the audit tree-head signer, a JWKS (audit public-key); default: the embedded local key',
+      )
+      .option('--data-dir <dir>', 'data directory for the default keys (default: SEALPOST_DATA_DIR or ./.sealpost)')
+      .option(
+        '--export-audit-proof <file>',
+        "write the receipt's audit proof as a sealpost-audit-inclusion-proof/1 file for services/audit/tools/verify-proof.mjs",
+      )
+      .option('--json', 'print the verification result as JSON'),
+  ).action(
+    guarded(
+      async (
+        file: string,
+        options: {
+          receiptJwks?: string;
+          auditJwks?: string;
+          dataDir?: string;
+          exportAuditProof?: string;
+          json?: boolean;
+        },
+      ) => {
+        const jws = await readReceipt(file);
+        const keys = { receipt: await receiptKeys(options), audit: await auditKeys(options) };
+        const result = await verifyErasureReceipt(jws, keys);
+        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : receiptVerdict(result));
+        if (result.ok && options.exportAuditProof) {
+          writeFileSync(options.exportAuditProof, `${JSON.stringify(auditProofBundle(result.receipt), null, 2)}\n`);
+          process.stderr.write(`wrote the audit proof to ${options.exportAuditProof}\n`);
+        }
+        process.exitCode = result.ok ? 0 : 1;
+      },
+    ),
+  );
+
+  exitCodes(
+    contacts
+      .command('receipt-public-key')
+      .description(
+        'Print the public key that signs erasure receipts as a JWKS, to give to whoever verifies receipts ' +
+          '(the KMS key of SEALPOST_VAULT_RECEIPT_SIGNING_KEY_ID, or the embedded local key)',
+      )
+      .option('--data-dir <dir>', 'data directory (default: SEALPOST_DATA_DIR or ./.sealpost)'),
+  ).action(
+    guarded(async (options: { dataDir?: string }) => {
+      const config = vaultConfig(options);
+      let jwk: object;
+      if (config.vault.receiptSigningKeyId !== undefined) {
+        jwk = (await openReceiptSigner(config)).publicJwk;
+      } else {
+        const keyFile = path.join(config.dataDir, RECEIPT_KEY_FILE);
+        // Printing a key created just now would hand out a key that never signed anything.
+        if (!existsSync(keyFile)) throw new CliUsageError(`no receipt key at ${keyFile} (has the vault run?)`);
+        jwk = await localReceiptPublicJwk(config.dataDir);
+      }
+      process.stdout.write(`${JSON.stringify({ keys: [jwk] }, null, 2)}\n`);
+    }),
+  );
+
+  exitCodes(
+    contacts
       .command('sweep')
       .description(
         'Retention sweep, offline against the configured store: counts per tenant the contacts with no activity ' +
           'for their retention period (SEALPOST_VAULT_RETENTION_DAYS, or --days). Only --dry-run here: the ' +
-          'erasing sweep runs inside the vault, where erasures are audited',
+          'erasing sweep runs inside the vault, where erasures are audited, every ' +
+          'SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS on one replica',
       )
       .option('--dry-run', 'count only (required)')
       .option('--tenant <tenant...>', 'tenants to sweep (needed when the policy applies to all tenants)')

@@ -1,4 +1,4 @@
-import { createEnvelope, eventSubject, type EventEnvelope } from '@sealpost/bus';
+import { createEnvelope, eventSubject, newEventId, type EventEnvelope } from '@sealpost/bus';
 import { eventsV1 } from '@sealpost/proto';
 import type { StoredContact } from '../ports/contact-repository';
 
@@ -50,6 +50,41 @@ export function contactErasedEvent(input: {
     tenant: input.tenantId,
     aggregateId: input.contactId,
     aggregateVersion: input.version,
+    occurredAt: input.at,
+    payload,
+  });
+}
+
+/** Event type and subject token of a reveal (or export) of a contact's plaintext. */
+export const CONTACT_REVEALED = { type: 'vault.contact.revealed', token: 'contact_revealed' } as const;
+
+/**
+ * `vault.contact.revealed`: who saw which contact's plaintext and why — ids and the purpose code, never values.
+ * Each reveal is its own aggregate (the id of its audit event, version 1): reveals do not change the contact, so
+ * they must not compete with its upserted/erased versions in an apply-once consumer.
+ */
+export function contactRevealedEvent(input: {
+  tenantId: string;
+  contactId: string;
+  actorId: string;
+  purposeCode: string;
+  at: Date;
+}): EventEnvelope {
+  const payload = eventsV1.ContactRevealed.encode({
+    tenantId: input.tenantId,
+    contactId: input.contactId,
+    actorId: input.actorId,
+    purposeCode: input.purposeCode,
+    occurredAt: input.at,
+  }).finish();
+  const id = newEventId();
+  return createEnvelope({
+    id,
+    type: CONTACT_REVEALED.type,
+    subject: eventSubject('vault', input.tenantId, CONTACT_REVEALED.token),
+    tenant: input.tenantId,
+    aggregateId: `reveal:${id}`,
+    aggregateVersion: 1,
     occurredAt: input.at,
     payload,
   });

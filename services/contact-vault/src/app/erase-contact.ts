@@ -1,20 +1,29 @@
 import { randomBytes } from 'node:crypto';
+import { newEventId } from '@sealpost/bus';
 import { KeyNotFoundError, NORM_VERSION, suppressionHash, type BlindIndexFieldKind } from '@sealpost/crypto';
 import { VaultError, assertContactId, assertTenantId, fromOpened } from '../domain';
 import type { AuditPublisher, VaultAuditEvent } from '../ports/audit-publisher';
+import type { AuditProofs } from '../ports/audit-proofs';
 import type { ErasureRepository } from '../ports/erasure-repository';
-import type { OperationRecord, OperationRepository } from '../ports/operation-repository';
+import type { OperationAuditEvent, OperationRecord, OperationRepository } from '../ports/operation-repository';
 import type { ReceiptSigner } from '../ports/receipt-signer';
 import { contactErasedEvent } from './contact-events';
+import {
+  ERASE_AUDIT_ACTION,
+  ERASURE_RECEIPT_FORMAT,
+  ERASURE_RECEIPT_TYP,
+  receiptAuditProof,
+  type ErasureReceipt,
+} from './erasure-receipt';
 import type { StatedPurpose } from './reveal-contact';
 import { indexKeyOf, type VaultDeps } from './vault-deps';
 
-/** Audit action of an erasure; subject token `contact_erase`. */
-export const ERASE_AUDIT_ACTION = 'contact.erase';
-export const ERASURE_RECEIPT_TYP = 'sealpost-erasure-receipt+jws';
+export { ERASE_AUDIT_ACTION, ERASURE_RECEIPT_TYP } from './erasure-receipt';
 
 export type EraseDeps = VaultDeps & {
   readonly audit: AuditPublisher;
+  /** The signed tree head and inclusion proof of the erasure's audit entry, which the receipt carries. */
+  readonly auditProofs: AuditProofs;
   readonly erasures: ErasureRepository;
   readonly operations: OperationRepository;
   readonly signer: ReceiptSigner;
@@ -36,8 +45,10 @@ export function newErasureId(now = Date.now()): string {
 const operationIdOf = (erasureId: string): string => `op_${erasureId}`;
 
 /**
- * Starts an erasure and returns its operation at once (not done); `done` resolves when it finished. Re-erasing an
- * erased contact returns its operation (resuming the audit and receipt steps if they had failed).
+ * Starts an erasure and returns its operation at once (not done); `done` resolves when it finished: once the audit
+ * entry is appended to the audit log and covered by a signed tree head, and the receipt citing it is signed.
+ * Re-erasing an erased contact returns its operation, resuming the audit and receipt steps if they had failed (with
+ * the audit event the first attempt fixed, so the log holds one entry for the erasure).
  * Throws VaultError INVALID_ARGUMENT, CONTACT_NOT_FOUND before anything changes.
  */
 export async function startEraseContact(
@@ -49,10 +60,13 @@ export async function startEraseContact(
   const now = deps.now ?? (() => new Date());
   const existing = await deps.contacts.tombstone(input.tenantId, input.contactId);
   let erasureId: string;
+  let previous: OperationRecord | undefined;
   if (existing) {
     erasureId = existing.erasureId;
-    const op = await deps.operations.get(operationIdOf(erasureId));
-    if (op && op.done && op.errorReason === '') return { operation: op, done: Promise.resolve(op) };
+    previous = await deps.operations.get(operationIdOf(erasureId));
+    if (previous && previous.done && previous.errorReason === '') {
+      return { operation: previous, done: Promise.resolve(previous) };
+    }
   } else {
     if (!(await deps.contacts.get(input.tenantId, input.contactId))) {
       throw new VaultError('CONTACT_NOT_FOUND', 'no contact with this id in this tenant', 'contact_id');
@@ -68,29 +82,56 @@ export async function startEraseContact(
     progress: 0,
     result: '',
     errorReason: '',
-    createdAt: at,
+    createdAt: previous?.createdAt ?? at,
     updatedAt: at,
+    // A resumed erasure keeps the audit event its first attempt fixed (and may already have published).
+    ...(previous?.auditEvent ? { auditEvent: previous.auditEvent } : {}),
   };
   await deps.operations.save(operation);
-  const done = runErasure(deps, input, operation, erasureId).catch(async (err: unknown) => {
+  const run = new OperationProgress(deps.operations, operation, now);
+  const done = runErasure(deps, input, run, erasureId).catch(async (err: unknown) => {
     const reason = err instanceof VaultError ? err.code : String((err as { code?: unknown })?.code ?? 'INTERNAL');
-    const failed = { ...operation, done: true, errorReason: reason, updatedAt: now() };
-    await deps.operations.save(failed).catch(() => undefined);
-    return failed;
+    return run.finish({ errorReason: reason }).catch(() => ({ ...run.current, done: true, errorReason: reason }));
   });
   return { operation, done };
+}
+
+/** The operation record as a run advances it; every change is saved, so GetOperation sees it. */
+class OperationProgress {
+  constructor(
+    private readonly operations: OperationRepository,
+    public current: OperationRecord,
+    private readonly now: () => Date,
+  ) {}
+
+  async update(change: Partial<Pick<OperationRecord, 'progress' | 'auditEvent'>>): Promise<void> {
+    const next = { ...this.current, ...change, updatedAt: this.now() };
+    await this.operations.save(next);
+    this.current = next;
+  }
+
+  async finish(outcome: { result: string } | { errorReason: string }): Promise<OperationRecord> {
+    const finished: OperationRecord = {
+      ...this.current,
+      done: true,
+      ...('result' in outcome ? { progress: 1, result: outcome.result } : { errorReason: outcome.errorReason }),
+      updatedAt: this.now(),
+    };
+    this.current = finished;
+    await this.operations.save(finished);
+    return finished;
+  }
 }
 
 async function runErasure(
   deps: EraseDeps,
   input: EraseContactInput,
-  operation: OperationRecord,
+  run: OperationProgress,
   erasureId: string,
 ): Promise<OperationRecord> {
   const { tenantId, contactId } = input;
   const now = deps.now ?? (() => new Date());
-  const step = async (progress: number): Promise<void> =>
-    deps.operations.save({ ...operation, progress, updatedAt: now() });
+  const step = (progress: number): Promise<void> => run.update({ progress });
   let suppressionKept = false;
   let erasedAt: Date;
   const tombstone = await deps.contacts.tombstone(tenantId, contactId);
@@ -143,46 +184,61 @@ async function runErasure(
       // Updated concurrently (its data key is already gone, so the update's record is unreadable too): retry.
     }
   }
-  await step(0.7);
-  // 6. The operation completes only once the audit entry is durably acknowledged.
-  const auditEventId = await deps.audit.record({
-    tenantId,
-    action: ERASE_AUDIT_ACTION,
-    actor: input.actor,
-    resourceIds: [contactId, erasureId],
-    ...(input.purpose ? { purposeCode: input.purpose.code } : {}),
-    ...(input.purpose?.ticket ? { ticketRef: input.purpose.ticket } : {}),
-    outcome: 'succeeded',
-  });
-  const receipt = await deps.signer.sign(
-    {
-      iss: 'sealpost/contact-vault',
+  // 6. The audit event is fixed once and kept with the operation before it is published: a resumed erasure
+  //    publishes the same event (same id, time, actor and purpose) again, and the stream and the log deduplicate it.
+  const auditEvent: OperationAuditEvent = run.current.auditEvent ?? {
+    eventId: newEventId(),
+    occurredAt: erasedAt.getTime(),
+    event: {
       tenantId,
-      contactId,
-      erasureId,
-      erasedAt: erasedAt.toISOString(),
-      auditEventId,
-      erased: ['contact record', 'data key (crypto-shredded)', 'blind-index entries'],
-      kept: [
-        { what: 'tombstone', holds: 'tenant id, contact id, erasure id, erasure time' },
-        { what: 'erasure ledger entry', holds: 'tenant id, contact id, erasure id, erasure time' },
-        ...(suppressionKept || (tombstone !== undefined && input.keepSuppressionTombstone)
-          ? [
-              {
-                what: 'suppression tombstone',
-                holds: 'HMAC of the address under the tenant suppression key (pseudonymous)',
-              },
-            ]
-          : []),
-      ],
-      // TODO(audit proofs): add the signed tree head and the inclusion proof of `auditEventId` once the vault asks
-      // the audit service for them (AuditLog.GetInclusionProof).
-      inclusionProof: null,
-      issuedAt: now().toISOString(),
+      action: ERASE_AUDIT_ACTION,
+      actor: input.actor,
+      resourceIds: [contactId, erasureId],
+      ...(input.purpose ? { purposeCode: input.purpose.code } : {}),
+      ...(input.purpose?.ticket ? { ticketRef: input.purpose.ticket } : {}),
+      outcome: 'succeeded',
     },
-    ERASURE_RECEIPT_TYP,
+  };
+  await run.update({ progress: 0.7, auditEvent });
+  const published = await deps.audit.publishEntry(
+    auditEvent.event,
+    auditEvent.eventId,
+    new Date(auditEvent.occurredAt),
   );
-  const finished: OperationRecord = { ...operation, done: true, progress: 1, result: receipt, updatedAt: now() };
-  await deps.operations.save(finished);
-  return finished;
+  await step(0.75);
+  // 7. The operation completes only once the entry is appended and signed: the receipt cites it with the signed
+  //    tree head and its inclusion proof, checked here against the bytes the vault published.
+  const inclusion = await deps.auditProofs.awaitInclusion(published.entryId, {
+    onWaiting: (waited, bound) => step(0.75 + 0.2 * Math.min(1, waited / bound)),
+  });
+  const proof = receiptAuditProof(published, inclusion, { tenantId, contactId, erasureId });
+  const receipt: ErasureReceipt = {
+    format: ERASURE_RECEIPT_FORMAT,
+    iss: 'sealpost/contact-vault',
+    tenantId,
+    contactId,
+    erasureId,
+    erasedAt: erasedAt.toISOString(),
+    auditEventId: published.entryId,
+    erased: ['contact record', 'data key (crypto-shredded)', 'blind-index entries'],
+    kept: [
+      { what: 'tombstone', holds: 'tenant id, contact id, erasure id, erasure time' },
+      { what: 'erasure ledger entry', holds: 'tenant id, contact id, erasure id, erasure time' },
+      ...(suppressionKept || (tombstone !== undefined && input.keepSuppressionTombstone)
+        ? [
+            {
+              what: 'suppression tombstone',
+              holds: 'HMAC of the address under the tenant suppression key (pseudonymous)',
+            },
+          ]
+        : []),
+      {
+        what: 'audit log entry',
+        holds: 'entry id, tenant id, contact id, erasure id, actor id, purpose code, ticket reference, time',
+      },
+    ],
+    ...proof,
+    issuedAt: now().toISOString(),
+  };
+  return run.finish({ result: await deps.signer.sign(receipt, ERASURE_RECEIPT_TYP) });
 }

@@ -2,7 +2,7 @@ import { InvalidFieldError, NORM_VERSION, blindIndex, normalizeEmail, normalizeP
 import type { BlindIndexFieldKind } from '@sealpost/crypto';
 import { assertTenantId, invalidField } from '../domain';
 import type { AuditPublisher, VaultAuditEvent } from '../ports/audit-publisher';
-import { liveIndexKeys } from './index-versions';
+import { liveIndexKeys, previousRulesEmailIndexes } from './index-versions';
 import { maskedViewOf, type MaskedContactView } from './masked-contact';
 import { indexKeyOf, sameIndex, type VaultDeps } from './vault-deps';
 
@@ -41,17 +41,31 @@ export async function findContacts(
     throw err;
   }
   const found = [];
-  // While a re-index runs a contact may be indexed under the old version only: consult every live version.
-  for (const keys of await liveIndexKeys(deps, input.tenantId)) {
-    const index = blindIndex(keys, field, normalized, NORM_VERSION);
-    const entry = await deps.indexEntries.find(indexKeyOf(input.tenantId, index));
-    if (!entry) continue;
-    const contact = await deps.contacts.get(input.tenantId, entry.contactId);
-    // Only an entry its contact lists counts: a claim in flight or a stale leftover is not a match.
-    if (contact && contact.indexes.some((i) => sameIndex(i, index))) {
-      found.push(contact);
-      break;
+  // While a re-index runs a contact may be indexed under the old version only, and (after a change of rules) as
+  // normalised under the old rules: consult every live version, then the old rules under the older versions.
+  const live = await liveIndexKeys(deps, input.tenantId);
+  const candidates = [
+    ...live.map((keys) => blindIndex(keys, field, normalized, NORM_VERSION)),
+    ...(field === 'email' ? previousRulesEmailIndexes(live.slice(1), value, normalized, policy) : []),
+  ];
+  // A contact that moves from one entry to another (a re-index) lists the new one before it drops the old one, but a
+  // pass that checks the new entry just before the move and the old one just after would miss it: a pass that saw
+  // an entry its contact did not list (yet) is repeated, a few times.
+  for (let pass = 0; pass < 5 && found.length === 0; pass++) {
+    if (pass > 0) await new Promise((r) => setTimeout(r, 5 * pass));
+    let inFlight = false;
+    for (const index of candidates) {
+      const entry = await deps.indexEntries.find(indexKeyOf(input.tenantId, index));
+      if (!entry) continue;
+      const contact = await deps.contacts.get(input.tenantId, entry.contactId);
+      // Only an entry its contact lists counts: a claim in flight or a stale leftover is not a match.
+      if (contact && contact.indexes.some((i) => sameIndex(i, index))) {
+        found.push(contact);
+        break;
+      }
+      inFlight = true;
     }
+    if (!inFlight) break;
   }
   const auditEventId = await deps.audit.record({
     tenantId: input.tenantId,

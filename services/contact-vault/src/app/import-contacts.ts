@@ -56,9 +56,11 @@ const DEFAULT_WAIT_MS = 5;
  * everywhere and writes nothing. A rejected row changes nothing and does not stop the import; infrastructure
  * failures (KMS, storage) do, by throwing.
  *
- * With a batch writer (SQLite) rows go in batches: normalise + HMAC per row, dedupe against the store and the
- * batch so far, one seal per contact, then one transaction per store. A batch that loses a race with another
- * writer (a claim taken, a version moved) or meets an entry in flight is written nothing and redone row by row.
+ * With a batch writer (SQLite, MongoDB) rows go in batches: normalise + HMAC per row, one store lookup of every
+ * value the batch names (and of their contacts and data keys), dedupe row by row against it and the batch so far,
+ * one seal per contact, then one write per store (a transaction on SQLite; claims first on MongoDB). A batch that
+ * loses a race with another writer (a claim taken, a version moved) or meets an entry in flight is written nothing
+ * and redone row by row.
  */
 export async function* importContacts(
   deps: VaultDeps,
@@ -145,6 +147,11 @@ interface Pending {
   readonly events: { version: number; created: boolean }[];
 }
 
+/** A row normalised and indexed, with each index's map key built once (it is looked up several times), or why not. */
+type PreparedRow =
+  | { row: ImportRow; fields: ContactFields; requested: BlindIndex[]; requestedKeys: string[] }
+  | { row: ImportRow; err: unknown };
+
 const keyString = (k: IndexKey | BlindIndex): string => `${k.fieldKind}|${k.keyVersion}|${k.normVersion}|${k.value}`;
 
 /** Buffers new data keys in memory so a batch stores them in one write; reads fall through to the store. */
@@ -155,11 +162,14 @@ class BufferedDataKeys implements DataKeyStore {
     private readonly tenantId: string,
     /** Contacts created by this batch: they have no stored key, so the store is not asked. */
     private readonly created: ReadonlySet<string>,
+    /** Stored keys read for the whole batch at once, when the writer can (one query instead of one per contact). */
+    private readonly stored: ReadonlyMap<string, WrappedDataKey> = new Map(),
   ) {}
   async get(tenantId: string, contactId: string): Promise<WrappedDataKey | undefined> {
+    if (tenantId !== this.tenantId) return this.inner.get(tenantId, contactId);
     const fresh = this.fresh.get(contactId)?.key;
-    if (fresh || (tenantId === this.tenantId && this.created.has(contactId))) return fresh;
-    return this.inner.get(tenantId, contactId);
+    if (fresh || this.created.has(contactId)) return fresh;
+    return this.stored.get(contactId) ?? this.inner.get(tenantId, contactId);
   }
   async put(tenantId: string, contactId: string, key: WrappedDataKey): Promise<WrappedDataKey> {
     if (tenantId !== this.tenantId) throw new Error('one batch holds one tenant');
@@ -201,54 +211,64 @@ async function importBatch(
   const contacts = new Map<string, Pending>();
   const outcomes: { row: ImportRow; result: ImportRowOutcome; contactId: string; err?: unknown }[] = [];
 
-  const ownerOf = async (index: BlindIndex): Promise<string | undefined | 'unsettled'> => {
-    const k = keyString(index);
-    if (owners.has(k)) return owners.get(k);
-    const entry = await deps.indexEntries.find(indexKeyOf(tenantId, index));
-    if (!entry) {
-      owners.set(k, undefined);
-      return undefined;
-    }
-    const known = contacts.get(entry.contactId);
-    if (known) {
-      // Loaded already (through another value): the entry must be part of the contact as stored.
-      if (!known.base?.indexes.some((i) => sameIndex(i, entry))) return 'unsettled';
-    } else {
-      const doc = await deps.contacts.get(tenantId, entry.contactId);
-      // Claimed but not part of its contact: a writer is in flight or crashed; the row-by-row path handles it.
-      if (!doc || !doc.indexes.some((i) => sameIndex(i, entry))) return 'unsettled';
-      const opened = fromOpened(await deps.cipher.open(tenantId, doc.contactId, doc.record));
-      contacts.set(doc.contactId, {
-        base: doc,
-        fields: opened,
-        indexes: [...doc.indexes],
-        version: doc.version,
-        fieldKinds: [...doc.fieldKinds],
-        createdAt: doc.createdAt,
-        events: [],
-      });
-    }
-    owners.set(k, entry.contactId);
-    return entry.contactId;
-  };
-
-  for (const row of rows) {
-    let fields: ContactFields;
+  // Normalise and index every row first, so the store is asked once for the whole batch, not once per value.
+  const prepared = rows.map((row): PreparedRow => {
     try {
-      fields = normalizeFields(row.fields, policy.normalization);
+      const fields = normalizeFields(row.fields, policy.normalization);
+      const requested = indexesOf(indexKeys, fields).sort(
+        (a, b) => Number(b.fieldKind === policy.dedupeKey) - Number(a.fieldKind === policy.dedupeKey),
+      );
+      return { row, fields, requested, requestedKeys: requested.map(keyString) };
     } catch (err) {
-      outcomes.push({ row, result: 'rejected', contactId: '', err });
+      return { row, err };
+    }
+  });
+  const asked = new Map<string, IndexKey>();
+  for (const p of prepared) {
+    if ('requested' in p)
+      p.requested.forEach((index, k) => asked.set(p.requestedKeys[k]!, indexKeyOf(tenantId, index)));
+  }
+  const entries = await deps.indexEntries.findMany([...asked.values()]);
+  const stored = new Map(
+    (await deps.contacts.getMany(tenantId, [...new Set(entries.map((e) => e.contactId))])).map((c) => [c.contactId, c]),
+  );
+  for (const key of asked.keys()) owners.set(key, undefined);
+  for (const entry of entries) {
+    const doc = stored.get(entry.contactId);
+    // Claimed but not part of its contact: a writer is in flight or crashed; the row-by-row path handles it.
+    if (!doc || !doc.indexes.some((i) => sameIndex(i, entry))) return undefined;
+    owners.set(keyString(entry), entry.contactId);
+  }
+  // One cipher for the batch: it opens the stored contacts with their keys read in one go, and seals with new keys
+  // buffered so they are stored together.
+  const created = new Set<string>();
+  const keys = new BufferedDataKeys(
+    writer.dataKeys,
+    tenantId,
+    created,
+    stored.size > 0 ? await writer.readDataKeys?.(tenantId, [...stored.keys()]) : undefined,
+  );
+  const cipher = new ContactCipher({ keys: deps.keys, dataKeys: keys });
+  for (const doc of stored.values()) {
+    contacts.set(doc.contactId, {
+      base: doc,
+      fields: fromOpened(await cipher.open(tenantId, doc.contactId, doc.record)),
+      indexes: [...doc.indexes],
+      version: doc.version,
+      fieldKinds: [...doc.fieldKinds],
+      createdAt: doc.createdAt,
+      events: [],
+    });
+  }
+
+  for (const p of prepared) {
+    const { row } = p;
+    if (!('requested' in p)) {
+      outcomes.push({ row, result: 'rejected', contactId: '', err: p.err });
       continue;
     }
-    const requested = indexesOf(indexKeys, fields).sort(
-      (a, b) => Number(b.fieldKind === policy.dedupeKey) - Number(a.fieldKind === policy.dedupeKey),
-    );
-    const found: (string | undefined)[] = [];
-    for (const index of requested) {
-      const owner = await ownerOf(index);
-      if (owner === 'unsettled') return undefined;
-      found.push(owner);
-    }
+    const { fields, requested, requestedKeys } = p;
+    const found = requestedKeys.map((key) => owners.get(key));
     const byKind = new Map<string, string | undefined>();
     requested.forEach((i, k) => {
       if (byKind.get(i.fieldKind) === undefined) byKind.set(i.fieldKind, found[k]);
@@ -269,12 +289,14 @@ async function importBatch(
     }
     let contactId: string;
     let next: BlindIndex[];
+    let nextKeys: string[];
     let previous: BlindIndex[];
     let created = false;
     if (decision.kind === 'create') {
       contactId = newContactId(now.getTime());
       created = true;
       next = requested;
+      nextKeys = requestedKeys;
       previous = [];
       contacts.set(contactId, {
         base: undefined,
@@ -295,18 +317,28 @@ async function importBatch(
       }
       previous = c.indexes;
       next = indexesOf(indexKeys, merged);
+      nextKeys = next.map(keyString);
       c.fields = merged;
       c.indexes = next;
       c.version += 1;
       c.fieldKinds = fieldKindsOf(merged);
       c.events.push({ version: c.version, created: false });
     }
-    for (const index of next.filter((n) => !previous.some((o) => sameIndex(o, n)))) {
-      const k = keyString(index);
+    next.forEach((index, n) => {
+      if (previous.some((o) => sameIndex(o, index))) return;
+      const k = nextKeys[n]!;
       owners.set(k, contactId);
       released.delete(k);
-      claimedBy.set(k, { ...indexKeyOf(tenantId, index), contactId, claimedAt: now });
-    }
+      claimedBy.set(k, {
+        tenantId,
+        fieldKind: index.fieldKind,
+        keyVersion: index.keyVersion,
+        normVersion: index.normVersion,
+        value: index.value,
+        contactId,
+        claimedAt: now,
+      });
+    });
     for (const index of previous.filter((o) => !next.some((n) => sameIndex(o, n)))) {
       const k = keyString(index);
       owners.set(k, undefined);
@@ -317,9 +349,7 @@ async function importBatch(
   }
 
   // One seal per written contact, over its final fields; new data keys are stored together first.
-  const created = new Set([...contacts].filter(([, c]) => !c.base).map(([id]) => id));
-  const keys = new BufferedDataKeys(writer.dataKeys, tenantId, created);
-  const cipher = new ContactCipher({ keys: deps.keys, dataKeys: keys });
+  for (const [id, c] of contacts) if (!c.base) created.add(id);
   const batch: { -readonly [K in keyof ContactWriteBatch]: ContactWriteBatch[K][number][] } = {
     releases: [...released.values()],
     claims: [...claimedBy.values()],

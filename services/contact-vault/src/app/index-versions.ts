@@ -1,4 +1,12 @@
-import type { BlindIndexKeys } from '@sealpost/crypto';
+import {
+  InvalidFieldError,
+  NORM_VERSION,
+  blindIndex,
+  normalizeEmail,
+  type BlindIndex,
+  type BlindIndexKeys,
+  type NormalizationPolicy,
+} from '@sealpost/crypto';
 import type { VaultDeps } from './vault-deps';
 
 /**
@@ -17,4 +25,29 @@ export async function liveIndexKeys(
     if (!retired.has(v)) out.push(await deps.keys.indexKeys(tenantId, v));
   }
   return out;
+}
+
+/**
+ * Extra index values a lookup (FindContacts, an upsert's dedupe) consults while a re-index runs, never claimed:
+ * the email normalised with alias folding flipped, under each OLDER live version only. A contact the re-index has
+ * not reached yet was normalised under the rules in force when it was written, and folding is the only rule whose
+ * change alters a stored value (stored phones are E.164 whatever the default region). The current version needs
+ * none: the re-index writes it under the current rules. Empty when nothing differs or the value does not normalise.
+ */
+export function previousRulesEmailIndexes(
+  olderKeys: readonly BlindIndexKeys[],
+  rawEmail: string | null | undefined,
+  current: string | undefined,
+  policy: NormalizationPolicy,
+): BlindIndex[] {
+  if (olderKeys.length === 0 || typeof rawEmail !== 'string' || rawEmail === '' || current === undefined) return [];
+  let other;
+  try {
+    other = normalizeEmail(rawEmail, { ...policy, foldEmailAliases: !policy.foldEmailAliases });
+  } catch (err) {
+    if (err instanceof InvalidFieldError) return [];
+    throw err;
+  }
+  if (other === current) return [];
+  return olderKeys.map((keys) => blindIndex(keys, 'email', other, NORM_VERSION));
 }

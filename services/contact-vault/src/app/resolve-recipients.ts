@@ -70,8 +70,8 @@ export async function* resolveRecipients(
   const ids = [...new Set(input.contactIds)];
   for (let start = 0; start < ids.length; start += batchSize) {
     const batch = ids.slice(start, start + batchSize);
-    deps.quotas.resolve.take(input.principalKey, batch.length, 'resolve');
-    deps.quotas.resolvePurpose.take(`${input.tenantId}/${input.purposeRef}`, batch.length, 'resolve per purpose');
+    await deps.quotas.resolve.take(input.principalKey, batch.length, 'resolve');
+    await deps.quotas.resolvePurpose.take(`${input.tenantId}/${input.purposeRef}`, batch.length, 'resolve per purpose');
     const recipients: ResolvedRecipient[] = [];
     const missingContactIds: string[] = [];
     for (const contactId of batch) {

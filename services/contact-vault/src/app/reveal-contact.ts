@@ -1,6 +1,7 @@
 import { VaultError, assertContactId, assertTenantId, type ContactFields } from '../domain';
 import type { AuditPublisher, VaultAuditEvent } from '../ports/audit-publisher';
 import type { StoredContact } from '../ports/contact-repository';
+import { contactRevealedEvent } from './contact-events';
 import { openVerified } from './open-verified';
 import type { VaultDeps } from './vault-deps';
 
@@ -28,8 +29,8 @@ export interface RevealContactResult {
 
 /**
  * Plaintext of one contact, fail closed: decrypt and verify the blind indexes (RECORD_SWAPPED), then record the
- * grant in the audit stream and return only once it was durably acknowledged with a fresh id (otherwise
- * AUDIT_UNAVAILABLE and nothing is returned). Throws VaultError INVALID_ARGUMENT, CONTACT_NOT_FOUND, RECORD_SWAPPED,
+ * grant in the audit stream, with its `vault.contact.revealed` event, and return only once both were durably
+ * acknowledged, the audit event with a fresh id (otherwise AUDIT_UNAVAILABLE and nothing is returned). Throws VaultError INVALID_ARGUMENT, CONTACT_NOT_FOUND, RECORD_SWAPPED,
  * AUDIT_UNAVAILABLE.
  */
 export async function revealContact(
@@ -44,14 +45,24 @@ export async function revealContact(
   const contact = await deps.contacts.get(input.tenantId, input.contactId);
   if (!contact) throw new VaultError('CONTACT_NOT_FOUND', 'no contact with this id in this tenant', 'contact_id');
   const fields = await openVerified(deps, contact);
-  const auditEventId = await deps.audit.record({
+  const revealed = contactRevealedEvent({
     tenantId: input.tenantId,
-    action,
-    actor: input.actor,
-    resourceIds: [input.contactId],
+    contactId: input.contactId,
+    actorId: input.actor.id,
     purposeCode: input.purpose.code,
-    ...(input.purpose.ticket ? { ticketRef: input.purpose.ticket } : {}),
-    outcome: 'granted',
+    at: new Date(),
   });
+  const auditEventId = await deps.audit.record(
+    {
+      tenantId: input.tenantId,
+      action,
+      actor: input.actor,
+      resourceIds: [input.contactId],
+      purposeCode: input.purpose.code,
+      ...(input.purpose.ticket ? { ticketRef: input.purpose.ticket } : {}),
+      outcome: 'granted',
+    },
+    [revealed],
+  );
   return { contactId: input.contactId, fields, auditEventId, contact };
 }

@@ -1,3 +1,4 @@
+import { VaultError } from '../domain';
 import type { EraseDeps } from './erase-contact';
 import { startEraseContact } from './erase-contact';
 
@@ -15,6 +16,11 @@ export interface RetentionReport {
 
 const DAY_MS = 86_400_000;
 const PAGE = 200;
+/**
+ * Erasures of a sweep in flight at once. Each completes only when the audit log has signed its entry (up to one
+ * tree-head interval), so one at a time would cost an interval per contact; concurrent ones share the same head.
+ */
+const CONCURRENT_ERASURES = 32;
 
 /**
  * Finds contacts past their tenant's retention and (unless `dryRun`) erases each through the normal erasure path
@@ -23,12 +29,20 @@ const PAGE = 200;
  */
 export async function sweepRetention(
   deps: EraseDeps,
-  options: { policy: RetentionPolicy; tenants?: readonly string[]; dryRun: boolean; now?: Date },
+  options: {
+    policy: RetentionPolicy;
+    tenants?: readonly string[];
+    dryRun: boolean;
+    now?: Date;
+    /** Stops starting erasures when aborted (the sweep's lease was lost, the service stops); counts stay true. */
+    signal?: AbortSignal;
+  },
 ): Promise<RetentionReport> {
   const now = options.now ?? new Date();
   const names = new Set([...(options.tenants ?? []), ...Object.keys(options.policy.tenants)]);
   const report: RetentionReport = { dryRun: options.dryRun, tenants: {} };
   for (const tenantId of [...names].sort()) {
+    if (options.signal?.aborted) break;
     const days = options.policy.tenants[tenantId] ?? options.policy.all;
     if (days === undefined) continue;
     const before = new Date(now.getTime() - days * DAY_MS);
@@ -46,27 +60,47 @@ export async function sweepRetention(
       counts.due = seen.size;
       continue;
     }
-    const failedIds = new Set<string>();
-    for (;;) {
-      const page = (await deps.contacts.listInactive(tenantId, before, PAGE + failedIds.size)).filter(
-        (c) => !failedIds.has(c.contactId),
+    // Contacts not to list again this run: their erasure failed, or they were no longer due.
+    const passedOver = new Set<string>();
+    sweep: for (;;) {
+      const page = (await deps.contacts.listInactive(tenantId, before, PAGE + passedOver.size)).filter(
+        (c) => !passedOver.has(c.contactId),
       );
       if (page.length === 0) break;
+      const inFlight: Promise<void>[] = [];
       for (const contact of page) {
-        counts.due++;
-        const { done } = await startEraseContact(deps, {
-          tenantId,
-          contactId: contact.contactId,
-          actor: { kind: 'service', id: 'contact-vault/retention' },
-          keepSuppressionTombstone: false,
-        });
-        const op = await done;
-        if (op.errorReason === '') counts.erased++;
-        else {
-          counts.failed++;
-          failedIds.add(contact.contactId);
+        if (options.signal?.aborted) {
+          await Promise.all(inFlight.splice(0));
+          break sweep;
         }
+        counts.due++;
+        let done: Promise<{ errorReason: string }>;
+        try {
+          ({ done } = await startEraseContact(deps, {
+            tenantId,
+            contactId: contact.contactId,
+            actor: { kind: 'service', id: 'contact-vault/retention' },
+            keepSuppressionTombstone: false,
+          }));
+        } catch (err) {
+          // Erased or changed since it was listed: no longer due. Anything else counts as failed.
+          if (err instanceof VaultError && err.code === 'CONTACT_NOT_FOUND') counts.due--;
+          else counts.failed++;
+          passedOver.add(contact.contactId);
+          continue;
+        }
+        inFlight.push(
+          done.then((op) => {
+            if (op.errorReason === '') counts.erased++;
+            else {
+              counts.failed++;
+              passedOver.add(contact.contactId);
+            }
+          }),
+        );
+        if (inFlight.length >= CONCURRENT_ERASURES) await Promise.all(inFlight.splice(0));
       }
+      await Promise.all(inFlight.splice(0));
     }
   }
   return report;

@@ -16,7 +16,7 @@ import {
 import type { StoredContact } from '../ports/contact-repository';
 import type { IndexEntry } from '../ports/index-entry-repository';
 import { contactUpsertedEvent } from './contact-events';
-import { liveIndexKeys } from './index-versions';
+import { liveIndexKeys, previousRulesEmailIndexes } from './index-versions';
 import { indexKeyOf, sameIndex, type VaultDeps } from './vault-deps';
 
 export interface UpsertContactInput {
@@ -53,6 +53,11 @@ export async function upsertContact(deps: VaultDeps, input: UpsertContactInput):
   const requested = indexesOf(indexKeys, fields).sort(
     (a, b) => Number(b.fieldKind === policy.dedupeKey) - Number(a.fieldKind === policy.dedupeKey),
   );
+  // Looked up, never claimed: a contact the re-index has not reached yet may hold this email under the old rules.
+  const consulted = [
+    ...requested,
+    ...previousRulesEmailIndexes(indexKeys.slice(1), input.fields.email, fields.email, policy.normalization),
+  ];
   const now = deps.now ?? (() => new Date());
   const grace = deps.claimGraceMs ?? DEFAULT_CLAIM_GRACE_MS;
   const giveUpAt = Date.now() + (deps.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS);
@@ -64,7 +69,7 @@ export async function upsertContact(deps: VaultDeps, input: UpsertContactInput):
       }
       await sleep(Math.min(5 * attempt, 50) + Math.random() * 5);
     }
-    const owners = await Promise.all(requested.map((i) => deps.indexEntries.find(indexKeyOf(tenantId, i))));
+    const owners = await Promise.all(consulted.map((i) => deps.indexEntries.find(indexKeyOf(tenantId, i))));
     const docs = new Map<string, StoredContact>();
     let unsettled = false;
     for (const entry of owners) {
@@ -84,7 +89,7 @@ export async function upsertContact(deps: VaultDeps, input: UpsertContactInput):
 
     // One owner row per field kind: the owner under any live index version (they agree once settled).
     const byKind = new Map<string, string | undefined>();
-    requested.forEach((i, k) => {
+    consulted.forEach((i, k) => {
       if (byKind.get(i.fieldKind) === undefined) byKind.set(i.fieldKind, owners[k]?.contactId);
     });
     const decision = decideDedupe(

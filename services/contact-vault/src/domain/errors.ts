@@ -10,6 +10,7 @@ export type VaultErrorCode =
   | 'CONTACT_NOT_FOUND'
   | 'CONCURRENT_UPDATE' // the contact kept changing under us; retry
   | 'AUDIT_UNAVAILABLE' // the audit event was not durably accepted, so the read was refused (fail closed)
+  | 'AUDIT_PROOF_INVALID' // the audit service's proof does not show the vault's entry under its signed head
   | 'RECORD_SWAPPED' // the decrypted values do not match the contact's blind indexes: refused, nothing returned
   | 'QUOTA_EXCEEDED' // the principal (or purpose) used up its window; retry later
   | 'NOT_ALLOWED' // the caller may not use this method whatever the table says (e.g. resolve by a non-dispatch identity)

@@ -6,10 +6,25 @@ export interface QuotaRule {
   readonly windowMs: number;
 }
 
+/** Hands out units of one quota per key (principal, purpose), or refuses with QUOTA_EXCEEDED. */
+export interface QuotaLimiter {
+  /** Takes `units` for `key` or throws VaultError QUOTA_EXCEEDED (nothing taken). `what` names the quota. */
+  take(key: string, units: number, what: string): Promise<void>;
+}
+
+/** The refusal of a quota, with when to retry (whole seconds, rounded up). */
+export function quotaExceeded(what: string, rule: QuotaRule, retryAfterMs: number): VaultError {
+  return new VaultError(
+    'QUOTA_EXCEEDED',
+    `${what} quota exceeded (${rule.limit} per ${Math.round(rule.windowMs / 1000)} s); retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+  );
+}
+
 /**
- * A sliding-window limiter per key (principal, purpose): remembers when each unit was taken and refuses a take
- * that would exceed the limit within the last window. In memory, per replica: a bound on what one process hands
- * out, not a cluster-wide counter (anomaly detection watches the audit stream for the fleet-wide picture).
+ * A sliding-window limiter per key (principal, purpose) in this process's memory: remembers when each unit was taken
+ * and refuses a take that would exceed the limit within the last window. One process only (tests, tools): the
+ * service draws its quotas from counters in its database (`createSharedVaultQuotas`), so that every replica shares
+ * one limit per principal instead of each handing out the whole of it.
  */
 export class SlidingWindowLimiter {
   private readonly taken = new Map<string, { at: number; units: number }[]>();
@@ -28,10 +43,7 @@ export class SlidingWindowLimiter {
     if (used + units > this.rule.limit) {
       this.taken.set(key, list);
       const retryMs = list.length > 0 ? Math.max(0, list[0]!.at + this.rule.windowMs - now) : this.rule.windowMs;
-      throw new VaultError(
-        'QUOTA_EXCEEDED',
-        `${what} quota exceeded (${this.rule.limit} per ${Math.round(this.rule.windowMs / 1000)} s); retry in ${Math.ceil(retryMs / 1000)} s`,
-      );
+      throw quotaExceeded(what, this.rule, retryMs);
     }
     list.push({ at: now, units });
     this.taken.set(key, list);
@@ -44,21 +56,26 @@ export class SlidingWindowLimiter {
 
 /** The vault's quotas: reveal (and export) and find per principal; resolve per caller and per purpose. */
 export interface VaultQuotas {
-  readonly reveal: SlidingWindowLimiter;
-  readonly find: SlidingWindowLimiter;
-  readonly resolve: SlidingWindowLimiter;
-  readonly resolvePurpose: SlidingWindowLimiter;
+  readonly reveal: QuotaLimiter;
+  readonly find: QuotaLimiter;
+  readonly resolve: QuotaLimiter;
+  readonly resolvePurpose: QuotaLimiter;
 }
 
+/** The vault's quotas in this process's memory (tests, tools); see `createSharedVaultQuotas` for the service. */
 export function createVaultQuotas(
   rules: Record<keyof VaultQuotas, QuotaRule>,
   now: () => number = Date.now,
 ): VaultQuotas {
+  const inMemory = (rule: QuotaRule): QuotaLimiter => {
+    const limiter = new SlidingWindowLimiter(rule, now);
+    return { take: async (key, units, what) => limiter.take(key, units, what) };
+  };
   return {
-    reveal: new SlidingWindowLimiter(rules.reveal, now),
-    find: new SlidingWindowLimiter(rules.find, now),
-    resolve: new SlidingWindowLimiter(rules.resolve, now),
-    resolvePurpose: new SlidingWindowLimiter(rules.resolvePurpose, now),
+    reveal: inMemory(rules.reveal),
+    find: inMemory(rules.find),
+    resolve: inMemory(rules.resolve),
+    resolvePurpose: inMemory(rules.resolvePurpose),
   };
 }
 

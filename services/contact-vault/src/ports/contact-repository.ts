@@ -46,6 +46,8 @@ export class ContactExistsError extends Error {
 export interface ContactRepository {
   /** The live contact; undefined when unknown or erased (a tombstone is not a contact). */
   get(tenantId: string, contactId: string): Promise<StoredContact | undefined>;
+  /** The live contacts among `contactIds` of one tenant (any order; unknown and erased ones left out). */
+  getMany(tenantId: string, contactIds: readonly string[]): Promise<StoredContact[]>;
   /** Inserts version 1 with `event` pending. Throws ContactExistsError. */
   create(contact: StoredContact, event: EventEnvelope): Promise<void>;
   /**

@@ -31,6 +31,11 @@ export interface PendingDataKey {
 export interface ImportBatchWriter {
   /** The key store the batch's existing contacts' data keys are read from. */
   readonly dataKeys: DataKeyStore;
+  /**
+   * Optional: the stored data keys of these contacts of one tenant, in one read (absent ones left out). Without it
+   * they are read one by one through `dataKeys`.
+   */
+  readDataKeys?(tenantId: string, contactIds: readonly string[]): Promise<ReadonlyMap<string, WrappedDataKey>>;
   /** Stores new contacts' data keys in one atomic write, create-if-absent (ids are fresh, so none exists). */
   putDataKeys(keys: readonly PendingDataKey[]): Promise<void>;
   /**

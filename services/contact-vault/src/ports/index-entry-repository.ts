@@ -28,6 +28,8 @@ export interface IndexEntryRepository {
   /** Insert-if-absent; on conflict returns the current owner (which may be this contact). */
   claim(entry: IndexEntry): Promise<ClaimResult>;
   find(key: IndexKey): Promise<IndexEntry | undefined>;
+  /** The entries that exist among `keys` (any order; absent keys have none): one query for a whole import batch. */
+  findMany(keys: readonly IndexKey[]): Promise<IndexEntry[]>;
   /** Deletes the entry only if `contactId` still owns it. Returns whether it did. */
   release(key: IndexKey, contactId: string): Promise<boolean>;
 }

@@ -12,4 +12,11 @@ export interface KeyInventory {
   retire(tenantId: string, purpose: 'kek' | 'index', version: number, at: Date): Promise<void>;
   /** Versions retired for the tenant and purpose. */
   retired(tenantId: string, purpose: 'kek' | 'index'): Promise<number[]>;
+  /**
+   * The highest version stored for the tenant and purpose, read from the store (not a cache), or 0 when there is
+   * none yet: a rotation decides from it whether it creates a version or resumes one.
+   */
+  latestVersion(tenantId: string, purpose: 'kek' | 'index'): Promise<number>;
+  /** Every tenant that has a KEK (so every tenant that ever held a contact), sorted: the retention sweep's tenants. */
+  tenants(): Promise<string[]>;
 }

@@ -7,10 +7,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ContactCipher, KeyHierarchy, LocalKeyring, kmsKeyIdResolver } from '@sealpost/crypto';
 import type { MongoContractEnv, SqliteContractEnv } from '@sealpost/storage/testing';
-import { MongoLeaseStore, SqliteLeaseStore, type SqliteDatabase } from '@sealpost/storage';
+import {
+  MongoIdempotencyStore,
+  MongoLeaseStore,
+  MongoWindowedCounterStore,
+  SqliteIdempotencyStore,
+  SqliteLeaseStore,
+  SqliteWindowedCounterStore,
+  type SqliteDatabase,
+} from '@sealpost/storage';
 import { BSON, type Db } from 'mongodb';
 import { MongoContactRepository } from '../../src/adapters/mongo/mongo-contact-repository';
 import { ensureContactStore } from '../../src/adapters/mongo/mongo-contact-store';
+import { MongoImportBatchWriter } from '../../src/adapters/mongo/mongo-import-batch-writer';
 import { MongoIndexEntryRepository } from '../../src/adapters/mongo/mongo-index-entry-repository';
 import { MongoErasureRepository } from '../../src/adapters/mongo/mongo-erasure-repository';
 import { MongoOperationRepository } from '../../src/adapters/mongo/mongo-operation-repository';
@@ -113,6 +122,8 @@ export async function sqliteVault(env: SqliteContractEnv, policy?: TenantPolicy)
     tenantKeys: new SqliteTenantKeyStore(keyDb),
     dataKeys: new SqliteDataKeyStore(keyDb),
     leases: new SqliteLeaseStore(contactDb),
+    idempotency: new SqliteIdempotencyStore(contactDb),
+    quotaCounters: new SqliteWindowedCounterStore(contactDb),
     erasures: new SqliteErasureRepository(contactDb),
     operations: new SqliteOperationRepository(contactDb),
     inventory: new SqliteKeyInventory(keyDb),
@@ -154,9 +165,12 @@ export async function mongoVault(env: MongoContractEnv, policy?: TenantPolicy, d
     tenantKeys: new MongoTenantKeyStore(keyDb),
     dataKeys: new MongoDataKeyStore(keyDb),
     leases: new MongoLeaseStore(env.db),
+    idempotency: new MongoIdempotencyStore(env.db),
+    quotaCounters: new MongoWindowedCounterStore(env.db),
     erasures: new MongoErasureRepository(env.db),
     operations: new MongoOperationRepository(env.db),
     inventory: new MongoKeyInventory(keyDb),
+    importBatch: new MongoImportBatchWriter(env.db, keyDb),
     async close() {
       await keyDb.dropDatabase().catch(() => undefined);
     },

@@ -3,17 +3,18 @@
  * access checks the tenant against the principal (the interceptor checks request messages too); every error goes
  * through `toAppError`. Nothing here logs or returns a plaintext value.
  */
-import { createHmac, randomBytes } from 'node:crypto';
 import { assertTenantAccess, principalId, type Principal } from '@sealpost/access';
 import { AppError, requestIdOf, serverStreaming, unary, type CallContext, type Idempotency } from '@sealpost/server';
 import type { vaultV1 } from '@sealpost/proto';
+import type { LeaseStore } from '@sealpost/storage';
 import { startEraseContact } from '../../app/erase-contact';
 import { exportContact } from '../../app/export-contact';
 import { findContacts } from '../../app/find-contacts';
+import { contactFieldsFingerprint } from '../../app/request-fingerprint';
 import { resolveRecipients } from '../../app/resolve-recipients';
 import { revealContact, type StatedPurpose } from '../../app/reveal-contact';
 import { startRotateTenantKey } from '../../app/rotate-tenant-key';
-import { VaultError, type VaultQuotas } from '../../domain';
+import { VaultError, invalidField, type VaultQuotas } from '../../domain';
 import type { ErasureRepository } from '../../ports/erasure-repository';
 import type { KeyInventory } from '../../ports/key-inventory';
 import type { OperationRecord, OperationRepository } from '../../ports/operation-repository';
@@ -25,17 +26,22 @@ import type { MaskedContactView } from '../../app/masked-contact';
 import { upsertContact, type UpsertContactResult } from '../../app/upsert-contact';
 import type { VaultDeps } from '../../app/vault-deps';
 import type { AuditPublisher, VaultAuditEvent } from '../../ports/audit-publisher';
+import type { AuditProofs } from '../../ports/audit-proofs';
 import { bidiStreaming } from './bidi-streaming';
 import { toAppError } from './error-mapping';
 import { VaultMetrics, outcomeOf } from './vault-metrics';
 
 export interface ContactVaultHandlerDeps extends VaultDeps {
   readonly audit: AuditPublisher;
+  /** Signed tree heads and inclusion proofs for erasure receipts. */
+  readonly auditProofs: AuditProofs;
   readonly idempotency: Idempotency;
   readonly quotas: VaultQuotas;
   readonly erasures: ErasureRepository;
   readonly operations: OperationRepository;
   readonly inventory: KeyInventory;
+  /** Leases shared by every replica (one rotation per tenant key at a time). */
+  readonly leases: LeaseStore;
   readonly signer: ReceiptSigner;
   /** Contacts per ResolveRecipients batch (one audit event each); default 100. */
   readonly resolveBatchSize?: number;
@@ -126,31 +132,70 @@ function fieldsOf(fields: vaultV1.ContactFields | undefined): { email: string; p
   return { email: fields?.email ?? '', phone: fields?.phone ?? '', name: fields?.name ?? '' };
 }
 
+/** Rows one ImportContacts message may carry, and the most their field values may weigh together (UTF-8). */
+export const MAX_IMPORT_ROWS_PER_MESSAGE = 1000;
+export const MAX_IMPORT_MESSAGE_FIELD_BYTES = 1024 * 1024;
+
+/** A row sent without fields: the use case rejects it as INVALID_ARGUMENT `fields`. */
+const NO_FIELDS: vaultV1.ContactFields = Object.freeze({ email: '', phone: '', name: '' });
+
+/** Refuses an ImportContacts message outside the per-message bounds, naming the field and never a value. */
+function assertImportChunk(rows: readonly vaultV1.ImportContactsRow[]): void {
+  if (rows.length === 0) throw invalidField('rows', 'a message needs at least one row');
+  if (rows.length > MAX_IMPORT_ROWS_PER_MESSAGE) {
+    throw invalidField('rows', `a message holds at most ${MAX_IMPORT_ROWS_PER_MESSAGE} rows`);
+  }
+  // Characters bound the UTF-8 size from below and 3× characters from above: bytes are counted only in between.
+  let chars = 0;
+  for (const r of rows) {
+    const f = r.fields;
+    if (f) chars += f.email.length + f.phone.length + f.name.length;
+  }
+  if (chars * 3 <= MAX_IMPORT_MESSAGE_FIELD_BYTES) return;
+  let bytes = 0;
+  for (const r of rows) {
+    const f = r.fields;
+    if (f) bytes += Buffer.byteLength(f.email) + Buffer.byteLength(f.phone) + Buffer.byteLength(f.name);
+  }
+  if (bytes > MAX_IMPORT_MESSAGE_FIELD_BYTES) {
+    throw invalidField('rows', `a message holds at most ${MAX_IMPORT_MESSAGE_FIELD_BYTES} bytes of field values`);
+  }
+}
+
+/** One counter update per outcome of an answered message, rather than one per row. */
+function countImportOutcomes(
+  metrics: VaultMetrics,
+  tenantId: string,
+  results: readonly vaultV1.ImportContactsRowResult[],
+): void {
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.result, (counts.get(r.result) ?? 0) + 1);
+  for (const [outcome, count] of counts) metrics.contactWritten(tenantId, outcome, count);
+}
+
 /** Implementation of the ContactVault service over the vault's use cases. */
 export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vaultV1.ContactVaultServer {
-  // Idempotency compares requests by fingerprint. The in-memory store must not hold an unkeyed hash of the
-  // fields (a dictionary attack reverses it), so the fields are reduced to an HMAC under a per-process key.
-  const fingerprintKey = randomBytes(32);
   const metrics = deps.metrics ?? new VaultMetrics();
-  const keyedFields = (fields: vaultV1.ContactFields | undefined): string =>
-    createHmac('sha256', fingerprintKey)
-      .update(JSON.stringify(fieldsOf(fields)))
-      .digest('base64url');
 
   return {
     upsertContact: handler<vaultV1.UpsertContactRequest, vaultV1.UpsertContactResponse>(async (req, ctx) => {
       assertTenantAccess(ctx.principal, req.tenantId);
       const requestId = requestIdOf(ctx.metadata, req);
-      const result = await deps.idempotency
-        .run<UpsertContactResult>(
+      const result = await (async () => {
+        // Idempotency records are shared by every replica: the fields go in as a keyed fingerprint, never as values.
+        const fields =
+          requestId === undefined
+            ? undefined
+            : await contactFieldsFingerprint(deps.keys, req.tenantId, fieldsOf(req.fields));
+        return deps.idempotency.run<UpsertContactResult>(
           { principal: principalId(ctx.principal), method: ctx.method, requestId },
-          { tenantId: req.tenantId, fields: keyedFields(req.fields) },
+          { tenantId: req.tenantId, fields },
           () => upsertContact(deps, { tenantId: req.tenantId, fields: fieldsOf(req.fields) }),
-        )
-        .catch((err: unknown) => {
-          metrics.contactWritten(req.tenantId, outcomeOf(toAppError(err)));
-          throw err;
-        });
+        );
+      })().catch((err: unknown) => {
+        metrics.contactWritten(req.tenantId, outcomeOf(toAppError(err)));
+        throw err;
+      });
       metrics.contactWritten(req.tenantId, result.created ? 'created' : result.changed ? 'updated' : 'unchanged');
       return { contactId: result.contactId, created: result.created, version: String(result.version) };
     }),
@@ -158,25 +203,28 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
     importContacts: bidiStreaming<vaultV1.ImportContactsRequest, vaultV1.ImportContactsResponse>(
       async (requests, send, ctx) => {
         const principal = ctx.access.principal;
-        const tenantOfRow = new Map<ImportRow['row'], string>();
+        // Request messages read but not yet answered, oldest first: each gets one response holding its rows' results.
+        // Requests are read only as the use case asks for rows, so a client that outpaces the vault is held back by
+        // gRPC flow control instead of being buffered here.
+        const unanswered: { tenantId: string; rows: number }[] = [];
         async function* rows(): AsyncGenerator<ImportRow> {
           for await (const req of requests) {
-            // Every row is checked: one stream cannot mix in another tenant's rows.
+            // Every message is checked: one stream cannot mix in another tenant's rows.
             assertTenantAccess(principal, req.tenantId);
-            tenantOfRow.set(req.row, req.tenantId);
-            yield { tenantId: req.tenantId, row: req.row, fields: fieldsOf(req.fields) };
+            assertImportChunk(req.rows);
+            unanswered.push({ tenantId: req.tenantId, rows: req.rows.length });
+            for (const r of req.rows) yield { tenantId: req.tenantId, row: r.row, fields: r.fields ?? NO_FIELDS };
           }
         }
+        let results: vaultV1.ImportContactsRowResult[] = [];
         for await (const result of importContacts(deps, rows())) {
-          metrics.contactWritten(tenantOfRow.get(result.row) ?? 'unknown', result.result);
-          tenantOfRow.delete(result.row);
-          await send({
-            row: result.row,
-            result: result.result,
-            contactId: result.contactId,
-            reason: result.reason,
-            field: result.field,
-          });
+          results.push(result);
+          const answered = unanswered[0]!;
+          if (results.length < answered.rows) continue;
+          unanswered.shift();
+          countImportOutcomes(metrics, answered.tenantId, results);
+          await send({ results });
+          results = [];
         }
       },
       toAppError,
@@ -200,7 +248,7 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
     findContacts: handler<vaultV1.FindContactsRequest, vaultV1.FindContactsResponse>(async (req, ctx) => {
       assertTenantAccess(ctx.principal, req.tenantId);
       if (!req.by) throw new AppError('INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'by: set email or phone');
-      deps.quotas.find.take(principalId(ctx.principal), 1, 'find');
+      await deps.quotas.find.take(principalId(ctx.principal), 1, 'find');
       const result = await findContacts(deps, {
         tenantId: req.tenantId,
         by: { field: req.by.$case, value: req.by.value },
@@ -214,7 +262,7 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
       const purpose = purposeOf(ctx, req.purpose);
       let result: Awaited<ReturnType<typeof revealContact>>;
       try {
-        deps.quotas.reveal.take(principalId(ctx.principal), 1, 'reveal');
+        await deps.quotas.reveal.take(principalId(ctx.principal), 1, 'reveal');
         result = await revealContact(deps, {
           tenantId: req.tenantId,
           contactId: req.contactId,
@@ -266,14 +314,26 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
     eraseContact: handler<vaultV1.EraseContactRequest, vaultV1.Operation>(async (req, ctx) => {
       assertTenantAccess(ctx.principal, req.tenantId);
       const purpose = purposeOf(ctx, req.purpose);
-      const started = await startEraseContact(deps, {
-        tenantId: req.tenantId,
-        contactId: req.contactId,
-        actor: actorOf(ctx.principal),
-        purpose,
-        keepSuppressionTombstone: req.keepSuppressionTombstone,
-      });
-      return operationToProto(await settleBriefly(started));
+      // A retry with the request id gets the first answer (the same operation); erasure is idempotent per contact too.
+      return deps.idempotency.run<vaultV1.Operation>(
+        { principal: principalId(ctx.principal), method: ctx.method, requestId: requestIdOf(ctx.metadata, req) },
+        {
+          tenantId: req.tenantId,
+          contactId: req.contactId,
+          keepSuppressionTombstone: req.keepSuppressionTombstone,
+          purpose,
+        },
+        async () => {
+          const started = await startEraseContact(deps, {
+            tenantId: req.tenantId,
+            contactId: req.contactId,
+            actor: actorOf(ctx.principal),
+            purpose,
+            keepSuppressionTombstone: req.keepSuppressionTombstone,
+          });
+          return operationToProto(await settleBriefly(started));
+        },
+      );
     }),
 
     getOperation: handler<vaultV1.GetOperationRequest, vaultV1.Operation>(async (req, ctx) => {
@@ -291,7 +351,7 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
     exportContact: handler<vaultV1.ExportContactRequest, vaultV1.ExportContactResponse>(async (req, ctx) => {
       assertTenantAccess(ctx.principal, req.tenantId);
       const purpose = purposeOf(ctx, req.purpose);
-      deps.quotas.reveal.take(principalId(ctx.principal), 1, 'export');
+      await deps.quotas.reveal.take(principalId(ctx.principal), 1, 'export');
       const result = await exportContact(deps, {
         tenantId: req.tenantId,
         contactId: req.contactId,
@@ -304,13 +364,20 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
     rotateTenantKey: handler<vaultV1.RotateTenantKeyRequest, vaultV1.Operation>(async (req, ctx) => {
       assertTenantAccess(ctx.principal, req.tenantId);
       const purpose = purposeOf(ctx, undefined);
-      const started = await startRotateTenantKey(deps, {
-        tenantId: req.tenantId,
-        keyKind: req.keyKind as 'kek' | 'index',
-        actor: actorOf(ctx.principal),
-        purpose,
-      });
-      return operationToProto(await settleBriefly(started));
+      // A retry with the request id gets the first answer: the same operation, never another key version.
+      return deps.idempotency.run<vaultV1.Operation>(
+        { principal: principalId(ctx.principal), method: ctx.method, requestId: requestIdOf(ctx.metadata, req) },
+        { tenantId: req.tenantId, keyKind: req.keyKind, purpose },
+        async () => {
+          const started = await startRotateTenantKey(deps, {
+            tenantId: req.tenantId,
+            keyKind: req.keyKind as 'kek' | 'index',
+            actor: actorOf(ctx.principal),
+            purpose,
+          });
+          return operationToProto(await settleBriefly(started));
+        },
+      );
     }),
   } as vaultV1.ContactVaultServer;
 }

@@ -20,6 +20,8 @@ export function toAppError(err: unknown): unknown {
         return new AppError('ABORTED', 'CONCURRENT_UPDATE', err.message, { cause: err });
       case 'AUDIT_UNAVAILABLE':
         return new AppError('UNAVAILABLE', 'AUDIT_UNAVAILABLE', err.message, { cause: err });
+      case 'AUDIT_PROOF_INVALID':
+        return new AppError('INTERNAL', 'AUDIT_PROOF_INVALID', err.message, { cause: err });
       case 'RECORD_SWAPPED':
         return new AppError('FAILED_PRECONDITION', 'RECORD_SWAPPED', err.message, { cause: err });
       case 'QUOTA_EXCEEDED':

@@ -1,7 +1,8 @@
 /**
  * The vault's product metrics, recorded at the gRPC edge where each call's outcome is known: contacts written
  * (created, updated, unchanged, rejected or an error reason), reveals by purpose code and outcome, and addresses
- * resolved for sending. Labels are tenant ids, purpose codes and outcome codes — never contact data.
+ * resolved for sending; and by the service for its scheduled retention sweep (erased, failed) and its lease.
+ * Labels are tenant ids, purpose codes, outcome codes and lease names — never contact data.
  * Refusals by the access interceptor (role, step-up, purpose) are counted in `sealpost_auth_denied_total`.
  */
 import { sealpostMetrics } from '@sealpost/telemetry';
@@ -17,9 +18,11 @@ export class VaultMetrics {
   private readonly upserted = this.m.counter('sealpost_vault_contacts_upserted_total');
   private readonly reveals = this.m.counter('sealpost_vault_reveals_total');
   private readonly resolved = this.m.counter('sealpost_vault_resolved_total');
+  private readonly retentionErased = this.m.counter('sealpost_vault_retention_erased_total');
+  private readonly leaseHeld = this.m.gauge('sealpost_lease_held');
 
-  contactWritten(tenant: string, outcome: string): void {
-    this.upserted.add(1, { tenant, outcome });
+  contactWritten(tenant: string, outcome: string, count = 1): void {
+    this.upserted.add(count, { tenant, outcome });
   }
 
   revealed(tenant: string, purpose: string, outcome: string): void {
@@ -28,5 +31,18 @@ export class VaultMetrics {
 
   addressesResolved(tenant: string, outcome: 'ok' | 'missing' | string, count: number): void {
     if (count > 0) this.resolved.add(count, { tenant, channel: 'any', outcome });
+  }
+
+  /** Counts of one retention sweep, per tenant. */
+  retentionSwept(report: { tenants: Record<string, { erased: number; failed: number }> }): void {
+    for (const [tenant, counts] of Object.entries(report.tenants)) {
+      if (counts.erased > 0) this.retentionErased.add(counts.erased, { tenant, outcome: 'erased' });
+      if (counts.failed > 0) this.retentionErased.add(counts.failed, { tenant, outcome: 'failed' });
+    }
+  }
+
+  /** 1 while this replica holds `lease`, else 0. */
+  lease(lease: string, held: boolean): void {
+    this.leaseHeld.record(held ? 1 : 0, { lease });
   }
 }

@@ -16,7 +16,7 @@ import {
 } from '../../ports/contact-repository';
 import { CONTACTS, CONTACT_WRITES, isDuplicateKey } from './mongo-contact-store';
 
-interface ContactDoc {
+export interface ContactDoc {
   _id: string;
   tenantId: string;
   contactId: string;
@@ -32,7 +32,7 @@ interface ContactDoc {
   outbox?: unknown[];
 }
 
-interface WriteClaimDoc {
+export interface WriteClaimDoc {
   _id: string;
   at: Date;
 }
@@ -40,7 +40,7 @@ interface WriteClaimDoc {
 /** A write claim older than this, for a version never written, is from a crashed writer and may be taken over. */
 const STALE_WRITE_CLAIM_MS = 30_000;
 
-function docId(tenantId: string, contactId: string): string {
+export function docId(tenantId: string, contactId: string): string {
   return `${tenantId}/${contactId}`;
 }
 
@@ -83,6 +83,17 @@ export class MongoContactRepository implements ContactRepository {
   async get(tenantId: string, contactId: string): Promise<StoredContact | undefined> {
     const doc = await this.contacts.findOne({ _id: docId(tenantId, contactId), tenantId });
     return doc && doc.erasedAt === undefined ? fromDoc(doc) : undefined;
+  }
+
+  async getMany(tenantId: string, contactIds: readonly string[]): Promise<StoredContact[]> {
+    if (contactIds.length === 0) return [];
+    const docs = await this.contacts
+      .find(
+        { _id: { $in: [...new Set(contactIds)].map((id) => docId(tenantId, id)) }, tenantId },
+        { projection: { outbox: 0 } },
+      )
+      .toArray();
+    return docs.filter((doc) => doc.erasedAt === undefined).map(fromDoc);
   }
 
   async erase(
@@ -212,7 +223,7 @@ export class MongoContactRepository implements ContactRepository {
   }
 }
 
-function toDoc(c: StoredContact): ContactDoc {
+export function toDoc(c: StoredContact): ContactDoc {
   return {
     _id: docId(c.tenantId, c.contactId),
     tenantId: c.tenantId,

@@ -37,6 +37,7 @@ export const CONTACT_STORE_INDEXES: CollectionIndexes = {
 export async function ensureContactStore(db: Db): Promise<void> {
   await ensureIndexes(db, CONTACT_STORE_INDEXES);
   await new MongoOutboxSource(db.collection(CONTACTS)).ensureIndexes();
+  await new MongoOutboxSource(db.collection(OPERATIONS)).ensureIndexes();
 }
 
 /** True for a duplicate-key error (E11000). */

@@ -3,7 +3,7 @@ import type { Collection, Db } from 'mongodb';
 import type { ClaimResult, IndexEntry, IndexEntryRepository, IndexKey } from '../../ports/index-entry-repository';
 import { INDEX_ENTRIES, isDuplicateKey } from './mongo-contact-store';
 
-interface EntryDoc {
+export interface EntryDoc {
   _id: string;
   tenantId: string;
   fieldKind: string;
@@ -14,7 +14,8 @@ interface EntryDoc {
   claimedAt: Date;
 }
 
-function entryId(k: IndexKey): string {
+/** `_id` of an index entry: its unique key. */
+export function entryId(k: IndexKey): string {
   return `${k.tenantId}/${k.fieldKind}/${k.keyVersion}/${k.normVersion}/${k.value}`;
 }
 
@@ -65,6 +66,12 @@ export class MongoIndexEntryRepository implements IndexEntryRepository {
   async find(key: IndexKey): Promise<IndexEntry | undefined> {
     const doc = await this.entries.findOne({ _id: entryId(key) });
     return doc ? fromDoc(doc) : undefined;
+  }
+
+  async findMany(keys: readonly IndexKey[]): Promise<IndexEntry[]> {
+    if (keys.length === 0) return [];
+    const docs = await this.entries.find({ _id: { $in: [...new Set(keys.map(entryId))] } }).toArray();
+    return docs.map(fromDoc);
   }
 
   async release(key: IndexKey, contactId: string): Promise<boolean> {

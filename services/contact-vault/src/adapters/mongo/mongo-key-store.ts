@@ -94,7 +94,7 @@ export class MongoTenantKeyStore implements TenantKeyStore {
   }
 }
 
-interface DataKeyDoc {
+export interface DataKeyDoc {
   _id: string;
   tenantId: string;
   contactId: string;
@@ -164,10 +164,12 @@ interface RetiredDoc {
 export class MongoKeyInventory implements KeyInventory {
   private readonly keys: Collection<DataKeyDoc>;
   private readonly retiredKeys: Collection<RetiredDoc>;
+  private readonly tenantKeys: Collection<TenantKeyDoc>;
 
   constructor(db: Db) {
     this.keys = db.collection<DataKeyDoc>(DATA_KEYS);
     this.retiredKeys = db.collection<RetiredDoc>(RETIRED_TENANT_KEYS);
+    this.tenantKeys = db.collection<TenantKeyDoc>(TENANT_KEYS);
   }
 
   async contactsUsingKek(
@@ -208,5 +210,19 @@ export class MongoKeyInventory implements KeyInventory {
   async retired(tenantId: string, purpose: 'kek' | 'index'): Promise<number[]> {
     const docs = await this.retiredKeys.find({ tenantId, purpose }).sort({ version: 1 }).toArray();
     return docs.map((d) => d.version);
+  }
+
+  async latestVersion(tenantId: string, purpose: 'kek' | 'index'): Promise<number> {
+    const doc = await this.tenantKeys
+      .find({ tenantId, purpose }, { projection: { version: 1 } })
+      .sort({ version: -1 })
+      .limit(1)
+      .next();
+    return doc?.version ?? 0;
+  }
+
+  async tenants(): Promise<string[]> {
+    const ids = (await this.tenantKeys.distinct('tenantId', { purpose: 'kek' })) as string[];
+    return ids.sort();
   }
 }

@@ -34,3 +34,11 @@ export function verifyReceipt(jws: string, keys: PublicJwk | readonly PublicJwk[
   const { payload } = verifyCompactJws(jws, list, { typ: ERASURE_RECEIPT_TYP });
   return JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
 }
+
+/**
+ * The public key of the local receipt key under `dataDir` (embedded mode), for verifiers; never creates a key.
+ * Throws when there is none.
+ */
+export async function localReceiptPublicJwk(dataDir: string): Promise<PublicJwk> {
+  return LocalEd25519JwsSigner.publicJwkFromFile(path.join(dataDir, RECEIPT_KEY_FILE));
+}

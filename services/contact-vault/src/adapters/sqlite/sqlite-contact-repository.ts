@@ -1,4 +1,4 @@
-import { appendPendingEvent, type EventEnvelope, type OutboxSource } from '@sealpost/bus';
+import { SqliteOutboxSource, appendPendingEvent, type EventEnvelope, type OutboxSource } from '@sealpost/bus';
 import type { BlindIndex } from '@sealpost/crypto';
 import type { SqliteDatabase } from '@sealpost/storage';
 import {
@@ -8,7 +8,6 @@ import {
   type StoredContact,
   type Tombstone,
 } from '../../ports/contact-repository';
-import { BatchedSqliteOutboxSource } from './batched-outbox-source';
 
 interface ContactRow {
   tenant_id: string;
@@ -54,7 +53,7 @@ export class SqliteContactRepository implements ContactRepository {
   private readonly eraseTx;
   private readonly replaceIndexesStmt;
   private readonly inactiveStmt;
-  private outboxSource: BatchedSqliteOutboxSource | undefined;
+  private outboxSource: SqliteOutboxSource | undefined;
 
   constructor(private readonly db: SqliteDatabase) {
     this.getStmt = db.prepare('SELECT * FROM contacts WHERE tenant_id = ? AND contact_id = ?');
@@ -123,6 +122,15 @@ export class SqliteContactRepository implements ContactRepository {
     return row && row.erased_at === null ? fromRow(row) : undefined;
   }
 
+  async getMany(tenantId: string, contactIds: readonly string[]): Promise<StoredContact[]> {
+    const out: StoredContact[] = [];
+    for (const contactId of new Set(contactIds)) {
+      const row = this.getStmt.get(tenantId, contactId) as ContactRow | undefined;
+      if (row && row.erased_at === null) out.push(fromRow(row));
+    }
+    return out;
+  }
+
   async erase(
     tenantId: string,
     contactId: string,
@@ -170,8 +178,8 @@ export class SqliteContactRepository implements ContactRepository {
   }
 
   outbox(): OutboxSource<unknown> {
-    // One source per repository: every listing commits the removals queued before it.
-    this.outboxSource ??= new BatchedSqliteOutboxSource(this.db);
+    // The relay removes published events in batches (`removeEvents`): one commit, so one fsync, per batch.
+    this.outboxSource ??= new SqliteOutboxSource(this.db);
     return this.outboxSource as OutboxSource<unknown>;
   }
 }

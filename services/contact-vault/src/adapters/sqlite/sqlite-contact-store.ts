@@ -5,6 +5,9 @@
 import { ensureSqliteOutbox } from '@sealpost/bus';
 import { openSqlite, type SqliteDatabase, type SqliteMigration } from '@sealpost/storage';
 
+/** Pending events of operations (key rotations): their own outbox table, relayed under their own lease. */
+export const OPERATION_OUTBOX_TABLE = 'operation_outbox';
+
 export const CONTACT_STORE_MIGRATIONS: readonly SqliteMigration[] = [
   {
     version: 1,
@@ -65,6 +68,11 @@ export const CONTACT_STORE_MIGRATIONS: readonly SqliteMigration[] = [
         body TEXT NOT NULL
       ) WITHOUT ROWID;
     `,
+  },
+  {
+    version: 3,
+    name: 'operation outbox (key events)',
+    up: (db) => ensureSqliteOutbox(db, OPERATION_OUTBOX_TABLE),
   },
 ];
 

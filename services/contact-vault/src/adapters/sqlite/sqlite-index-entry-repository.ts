@@ -59,6 +59,15 @@ export class SqliteIndexEntryRepository implements IndexEntryRepository {
     return row && fromRow(row);
   }
 
+  async findMany(keys: readonly IndexKey[]): Promise<IndexEntry[]> {
+    const out: IndexEntry[] = [];
+    for (const key of keys) {
+      const row = this.findStmt.get(...keyArgs(key)) as EntryRow | undefined;
+      if (row) out.push(fromRow(row));
+    }
+    return out;
+  }
+
   async release(key: IndexKey, contactId: string): Promise<boolean> {
     return this.releaseStmt.run(...keyArgs(key), contactId).changes === 1;
   }

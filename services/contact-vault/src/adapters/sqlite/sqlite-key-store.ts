@@ -180,8 +180,14 @@ export class SqliteKeyInventory implements KeyInventory {
   private readonly countStmt;
   private readonly retireStmt;
   private readonly retiredStmt;
+  private readonly latestStmt;
+  private readonly tenantsStmt;
 
   constructor(db: SqliteDatabase) {
+    this.latestStmt = db.prepare('SELECT MAX(version) FROM tenant_keys WHERE tenant_id = ? AND purpose = ?').pluck();
+    this.tenantsStmt = db
+      .prepare("SELECT DISTINCT tenant_id FROM tenant_keys WHERE purpose = 'kek' ORDER BY tenant_id")
+      .pluck();
     this.usingStmt = db
       .prepare(
         `SELECT contact_id FROM data_keys WHERE tenant_id = ? AND kek_version = ? AND contact_id > ?
@@ -221,5 +227,13 @@ export class SqliteKeyInventory implements KeyInventory {
 
   async retired(tenantId: string, purpose: 'kek' | 'index'): Promise<number[]> {
     return this.retiredStmt.all(tenantId, purpose) as number[];
+  }
+
+  async latestVersion(tenantId: string, purpose: 'kek' | 'index'): Promise<number> {
+    return (this.latestStmt.get(tenantId, purpose) as number | null) ?? 0;
+  }
+
+  async tenants(): Promise<string[]> {
+    return this.tenantsStmt.all() as string[];
   }
 }

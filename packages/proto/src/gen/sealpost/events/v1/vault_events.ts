@@ -16,7 +16,7 @@ export interface ContactUpserted {
   tenantId: string;
   contactId: string;
   created: boolean;
-  /** Field kinds present after the upsert ("email", "phone"), never their values. */
+  /** Field kinds present after the upsert ("email", "name", "phone"), never their values. */
   fieldKinds: string[];
   occurredAt?: Date | undefined;
 }
@@ -37,11 +37,29 @@ export interface ContactRevealed {
   occurredAt?: Date | undefined;
 }
 
+/**
+ * A tenant key has a new version, which is now current: new data keys are wrapped (kek) or new index values
+ * computed (index) under it. Aggregate: the tenant key (`<tenant>:key:<kind>`), aggregate version 2 * new_version - 1.
+ */
 export interface TenantKeyRotated {
   tenantId: string;
   /** "kek" or "index". */
   keyKind: string;
   newVersion: number;
+  occurredAt?: Date | undefined;
+}
+
+/**
+ * A rotation finished: every data key (kek) or every contact's index (index) uses current_version, and the older
+ * versions are retired (kept wrapped, no longer used). Aggregate: the tenant key, aggregate version
+ * 2 * current_version.
+ */
+export interface TenantKeyRetired {
+  tenantId: string;
+  /** "kek" or "index". */
+  keyKind: string;
+  currentVersion: number;
+  retiredVersions: number[];
   occurredAt?: Date | undefined;
 }
 
@@ -628,6 +646,173 @@ export const TenantKeyRotated: MessageFns<TenantKeyRotated> = {
     message.tenantId = object.tenantId ?? '';
     message.keyKind = object.keyKind ?? '';
     message.newVersion = object.newVersion ?? 0;
+    message.occurredAt = object.occurredAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseTenantKeyRetired(): TenantKeyRetired {
+  return { tenantId: '', keyKind: '', currentVersion: 0, retiredVersions: [], occurredAt: undefined };
+}
+
+export const TenantKeyRetired: MessageFns<TenantKeyRetired> = {
+  encode(message: TenantKeyRetired, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== '') {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.keyKind !== '') {
+      writer.uint32(18).string(message.keyKind);
+    }
+    if (message.currentVersion !== 0) {
+      writer.uint32(24).uint32(message.currentVersion);
+    }
+    if (message.retiredVersions.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.retiredVersions) {
+        writer.uint32(v);
+      }
+      writer.join();
+    }
+    if (message.occurredAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.occurredAt), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TenantKeyRetired {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTenantKeyRetired();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyKind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.currentVersion = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.retiredVersions.push(reader.uint32());
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.retiredVersions.push(reader.uint32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.occurredAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TenantKeyRetired {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+          ? globalThis.String(object.tenant_id)
+          : '',
+      keyKind: isSet(object.keyKind)
+        ? globalThis.String(object.keyKind)
+        : isSet(object.key_kind)
+          ? globalThis.String(object.key_kind)
+          : '',
+      currentVersion: isSet(object.currentVersion)
+        ? globalThis.Number(object.currentVersion)
+        : isSet(object.current_version)
+          ? globalThis.Number(object.current_version)
+          : 0,
+      retiredVersions: globalThis.Array.isArray(object?.retiredVersions)
+        ? object.retiredVersions.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.retired_versions)
+          ? object.retired_versions.map((e: any) => globalThis.Number(e))
+          : [],
+      occurredAt: isSet(object.occurredAt)
+        ? fromJsonTimestamp(object.occurredAt)
+        : isSet(object.occurred_at)
+          ? fromJsonTimestamp(object.occurred_at)
+          : undefined,
+    };
+  },
+
+  toJSON(message: TenantKeyRetired): unknown {
+    const obj: any = {};
+    if (message.tenantId !== '') {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.keyKind !== '') {
+      obj.keyKind = message.keyKind;
+    }
+    if (message.currentVersion !== 0) {
+      obj.currentVersion = Math.round(message.currentVersion);
+    }
+    if (message.retiredVersions?.length) {
+      obj.retiredVersions = message.retiredVersions.map((e) => Math.round(e));
+    }
+    if (message.occurredAt !== undefined) {
+      obj.occurredAt = message.occurredAt.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TenantKeyRetired>, I>>(base?: I): TenantKeyRetired {
+    return TenantKeyRetired.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TenantKeyRetired>, I>>(object: I): TenantKeyRetired {
+    const message = createBaseTenantKeyRetired();
+    message.tenantId = object.tenantId ?? '';
+    message.keyKind = object.keyKind ?? '';
+    message.currentVersion = object.currentVersion ?? 0;
+    message.retiredVersions = object.retiredVersions?.map((e) => e) || [];
     message.occurredAt = object.occurredAt ?? undefined;
     return message;
   },

@@ -50,14 +50,27 @@ export interface UpsertContactResponse {
   version: string;
 }
 
+/**
+ * One message carries a chunk of rows: 1 to 1,000, with at most 1 MiB of field values (UTF-8). A message outside
+ * these bounds ends the stream with INVALID_ARGUMENT naming `rows`. Every message names its tenant.
+ */
 export interface ImportContactsRequest {
   tenantId: string;
-  /** Row number in the caller's file, echoed in the result. */
+  rows: ImportContactsRow[];
+}
+
+export interface ImportContactsRow {
+  /** Row number in the caller's file, echoed in its result. */
   row: string;
   fields?: ContactFields | undefined;
 }
 
+/** One response per request message: the results of its rows, in the same order. */
 export interface ImportContactsResponse {
+  results: ImportContactsRowResult[];
+}
+
+export interface ImportContactsRowResult {
   row: string;
   /** "created", "updated", "unchanged", "rejected". */
   result: string;
@@ -708,7 +721,7 @@ export const UpsertContactResponse: MessageFns<UpsertContactResponse> = {
 };
 
 function createBaseImportContactsRequest(): ImportContactsRequest {
-  return { tenantId: '', row: '0', fields: undefined };
+  return { tenantId: '', rows: [] };
 }
 
 export const ImportContactsRequest: MessageFns<ImportContactsRequest> = {
@@ -716,11 +729,8 @@ export const ImportContactsRequest: MessageFns<ImportContactsRequest> = {
     if (message.tenantId !== '') {
       writer.uint32(10).string(message.tenantId);
     }
-    if (message.row !== '0') {
-      writer.uint32(16).uint64(message.row);
-    }
-    if (message.fields !== undefined) {
-      ContactFields.encode(message.fields, writer.uint32(26).fork()).join();
+    for (const v of message.rows) {
+      ImportContactsRow.encode(v!, writer.uint32(34).fork()).join();
     }
     return writer;
   },
@@ -746,20 +756,12 @@ export const ImportContactsRequest: MessageFns<ImportContactsRequest> = {
             message.tenantId = reader.string();
             continue;
           }
-          case 2: {
-            if (tag !== 16) {
+          case 4: {
+            if (tag !== 34) {
               break;
             }
 
-            message.row = reader.uint64().toString();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.fields = ContactFields.decode(reader, reader.uint32());
+            message.rows.push(ImportContactsRow.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -781,8 +783,7 @@ export const ImportContactsRequest: MessageFns<ImportContactsRequest> = {
         : isSet(object.tenant_id)
           ? globalThis.String(object.tenant_id)
           : '',
-      row: isSet(object.row) ? globalThis.String(object.row) : '0',
-      fields: isSet(object.fields) ? ContactFields.fromJSON(object.fields) : undefined,
+      rows: globalThis.Array.isArray(object?.rows) ? object.rows.map((e: any) => ImportContactsRow.fromJSON(e)) : [],
     };
   },
 
@@ -791,11 +792,8 @@ export const ImportContactsRequest: MessageFns<ImportContactsRequest> = {
     if (message.tenantId !== '') {
       obj.tenantId = message.tenantId;
     }
-    if (message.row !== '0') {
-      obj.row = message.row;
-    }
-    if (message.fields !== undefined) {
-      obj.fields = ContactFields.toJSON(message.fields);
+    if (message.rows?.length) {
+      obj.rows = message.rows.map((e) => ImportContactsRow.toJSON(e));
     }
     return obj;
   },
@@ -806,6 +804,90 @@ export const ImportContactsRequest: MessageFns<ImportContactsRequest> = {
   fromPartial<I extends Exact<DeepPartial<ImportContactsRequest>, I>>(object: I): ImportContactsRequest {
     const message = createBaseImportContactsRequest();
     message.tenantId = object.tenantId ?? '';
+    message.rows = object.rows?.map((e) => ImportContactsRow.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseImportContactsRow(): ImportContactsRow {
+  return { row: '0', fields: undefined };
+}
+
+export const ImportContactsRow: MessageFns<ImportContactsRow> = {
+  encode(message: ImportContactsRow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.row !== '0') {
+      writer.uint32(8).uint64(message.row);
+    }
+    if (message.fields !== undefined) {
+      ContactFields.encode(message.fields, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportContactsRow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportContactsRow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.row = reader.uint64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.fields = ContactFields.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportContactsRow {
+    return {
+      row: isSet(object.row) ? globalThis.String(object.row) : '0',
+      fields: isSet(object.fields) ? ContactFields.fromJSON(object.fields) : undefined,
+    };
+  },
+
+  toJSON(message: ImportContactsRow): unknown {
+    const obj: any = {};
+    if (message.row !== '0') {
+      obj.row = message.row;
+    }
+    if (message.fields !== undefined) {
+      obj.fields = ContactFields.toJSON(message.fields);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportContactsRow>, I>>(base?: I): ImportContactsRow {
+    return ImportContactsRow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportContactsRow>, I>>(object: I): ImportContactsRow {
+    const message = createBaseImportContactsRow();
     message.row = object.row ?? '0';
     message.fields =
       object.fields !== undefined && object.fields !== null ? ContactFields.fromPartial(object.fields) : undefined;
@@ -814,11 +896,82 @@ export const ImportContactsRequest: MessageFns<ImportContactsRequest> = {
 };
 
 function createBaseImportContactsResponse(): ImportContactsResponse {
-  return { row: '0', result: '', contactId: '', reason: '', field: '' };
+  return { results: [] };
 }
 
 export const ImportContactsResponse: MessageFns<ImportContactsResponse> = {
   encode(message: ImportContactsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      ImportContactsRowResult.encode(v!, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportContactsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error('protobuf decode recursion limit exceeded');
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportContactsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.results.push(ImportContactsRowResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ImportContactsResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => ImportContactsRowResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ImportContactsResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => ImportContactsRowResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ImportContactsResponse>, I>>(base?: I): ImportContactsResponse {
+    return ImportContactsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ImportContactsResponse>, I>>(object: I): ImportContactsResponse {
+    const message = createBaseImportContactsResponse();
+    message.results = object.results?.map((e) => ImportContactsRowResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseImportContactsRowResult(): ImportContactsRowResult {
+  return { row: '0', result: '', contactId: '', reason: '', field: '' };
+}
+
+export const ImportContactsRowResult: MessageFns<ImportContactsRowResult> = {
+  encode(message: ImportContactsRowResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.row !== '0') {
       writer.uint32(8).uint64(message.row);
     }
@@ -837,7 +990,7 @@ export const ImportContactsResponse: MessageFns<ImportContactsResponse> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): ImportContactsResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportContactsRowResult {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -846,7 +999,7 @@ export const ImportContactsResponse: MessageFns<ImportContactsResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseImportContactsResponse();
+      const message = createBaseImportContactsRowResult();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -902,7 +1055,7 @@ export const ImportContactsResponse: MessageFns<ImportContactsResponse> = {
     }
   },
 
-  fromJSON(object: any): ImportContactsResponse {
+  fromJSON(object: any): ImportContactsRowResult {
     return {
       row: isSet(object.row) ? globalThis.String(object.row) : '0',
       result: isSet(object.result) ? globalThis.String(object.result) : '',
@@ -916,7 +1069,7 @@ export const ImportContactsResponse: MessageFns<ImportContactsResponse> = {
     };
   },
 
-  toJSON(message: ImportContactsResponse): unknown {
+  toJSON(message: ImportContactsRowResult): unknown {
     const obj: any = {};
     if (message.row !== '0') {
       obj.row = message.row;
@@ -936,11 +1089,11 @@ export const ImportContactsResponse: MessageFns<ImportContactsResponse> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<ImportContactsResponse>, I>>(base?: I): ImportContactsResponse {
-    return ImportContactsResponse.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<ImportContactsRowResult>, I>>(base?: I): ImportContactsRowResult {
+    return ImportContactsRowResult.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<ImportContactsResponse>, I>>(object: I): ImportContactsResponse {
-    const message = createBaseImportContactsResponse();
+  fromPartial<I extends Exact<DeepPartial<ImportContactsRowResult>, I>>(object: I): ImportContactsRowResult {
+    const message = createBaseImportContactsRowResult();
     message.row = object.row ?? '0';
     message.result = object.result ?? '';
     message.contactId = object.contactId ?? '';
