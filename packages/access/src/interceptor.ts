@@ -143,7 +143,12 @@ export function createAccessInterceptor(options: AccessInterceptorOptions): grpc
     const hasPeerCert = ctx?.transportSecurityType === 'ssl' && ctx.sslPeerCertificate !== undefined;
     let channelPeer: ServicePrincipal | undefined;
     if (hasPeerCert || token === undefined || !options.operatorsWithoutClientCert) {
-      channelPeer = serviceIdentityFromPeer(call, options.trustDomain, options.spiffeNamespace);
+      // The context read above, not a second read: each one converts the peer certificate anew.
+      channelPeer = serviceIdentityFromPeer(
+        { getAuthContext: () => ctx },
+        options.trustDomain,
+        options.spiffeNamespace,
+      );
     }
     let principal: Principal;
     if (token !== undefined) {

@@ -184,3 +184,92 @@ describe('createOperatorTokenVerifier', () => {
     }
   });
 });
+
+describe('verified-token cache', () => {
+  async function setup(
+    options: { verifiedCacheEntries?: number; verifiedCacheMaxAgeMs?: number; verifiedCacheMaxUses?: number } = {},
+  ) {
+    const { privateKey, publicKey } = await jose.generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const jwk = { ...(await jose.exportJWK(publicKey)), kid: 'k', alg: 'EdDSA' };
+    const clock = { ms: Math.floor(Date.now() / 1000) * 1000 };
+    const verifier = await createOperatorTokenVerifier({
+      mode: 'test',
+      issuer: 'https://id.test',
+      audience: 'sealpost',
+      jwks: { keys: { keys: [jwk] } },
+      now: () => clock.ms,
+      ...options,
+    });
+    const sign = (subject: string, lifetimeSeconds = 120) => {
+      const iat = Math.floor(clock.ms / 1000);
+      return new jose.SignJWT({ tenant: 't1', roles: ['support'] })
+        .setProtectedHeader({ alg: 'EdDSA', typ: 'at+jwt', kid: 'k' })
+        .setIssuer('https://id.test')
+        .setAudience('sealpost')
+        .setSubject(subject)
+        .setIssuedAt(iat)
+        .setExpirationTime(iat + lifetimeSeconds)
+        .sign(privateKey);
+    };
+    // Signature checks actually made (jose verifies through WebCrypto).
+    const checks = jest.spyOn(crypto.subtle, 'verify');
+    return { verifier, sign, clock, checks };
+  }
+  afterEach(() => jest.restoreAllMocks());
+
+  it('answers a repeated token without a new signature check, and never past the token expiry', async () => {
+    const { verifier, sign, clock, checks } = await setup();
+    const token = await sign('op-1', 30);
+    const first = await verifier.verify(token);
+    await expect(verifier.verify(token)).resolves.toBe(first);
+    expect(checks).toHaveBeenCalledTimes(1);
+    clock.ms += 34_000; // exp + 4 s: still inside the 5 s clock tolerance, as without the cache
+    await expect(verifier.verify(token)).resolves.toBe(first);
+    clock.ms += 1_000; // exp + tolerance: expired, cached or not
+    await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'UNAUTHENTICATED', reason: 'TOKEN_EXPIRED' });
+  });
+
+  it('checks the signature again after the max age, and keeps at most the configured number of tokens', async () => {
+    const { verifier, sign, clock, checks } = await setup({ verifiedCacheMaxAgeMs: 1_000, verifiedCacheEntries: 1 });
+    const a = await sign('op-a');
+    const b = await sign('op-b');
+    await verifier.verify(a);
+    await verifier.verify(a);
+    expect(checks).toHaveBeenCalledTimes(1);
+    clock.ms += 1_000;
+    await verifier.verify(a);
+    expect(checks).toHaveBeenCalledTimes(2);
+    await verifier.verify(b); // evicts a
+    await expect(verifier.verify(a)).resolves.toMatchObject({ subject: 'op-a' });
+    expect(checks).toHaveBeenCalledTimes(4);
+  });
+
+  it('checks the signature again after the max uses', async () => {
+    const { verifier, sign, checks } = await setup({ verifiedCacheMaxUses: 3 });
+    const token = await sign('op-1');
+    for (let i = 0; i < 7; i++) await verifier.verify(token);
+    // Calls 1 and 4 and 7 verify; each verification serves itself and the next two calls.
+    expect(checks).toHaveBeenCalledTimes(3);
+  });
+
+  it('never remembers a failure, and a token altered after a cached verification is refused', async () => {
+    const { verifier, sign, checks } = await setup();
+    const token = await sign('op-1');
+    await verifier.verify(token);
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    const forged = `${header}.${Buffer.from(JSON.stringify({ ...claims, roles: ['admin'] })).toString('base64url')}.${signature}`;
+    for (let i = 0; i < 2; i++) {
+      await expect(verifier.verify(forged)).rejects.toMatchObject({ reason: 'TOKEN_INVALID' });
+    }
+    expect(checks).toHaveBeenCalledTimes(3);
+  });
+
+  it('is off with verifiedCacheEntries 0', async () => {
+    const { verifier, sign, checks } = await setup({ verifiedCacheEntries: 0 });
+    const token = await sign('op-1');
+    await verifier.verify(token);
+    await verifier.verify(token);
+    expect(checks).toHaveBeenCalledTimes(2);
+  });
+});

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as jose from 'jose';
 import { DEV_ISSUER } from './dev-issuer-constants';
@@ -24,6 +25,17 @@ export interface OperatorTokenVerifierOptions {
   readonly type?: string;
   readonly maxLifetimeSeconds?: number;
   readonly clockToleranceSeconds?: number;
+  /**
+   * Verified tokens remembered so an operator's repeated calls skip the signature check (default 10,000; 0 turns
+   * it off). An entry is used until the token would fail its time checks, and within the age and use bounds below.
+   */
+  readonly verifiedCacheEntries?: number;
+  /** How long a verified token is trusted without a new signature check (default 60 s). */
+  readonly verifiedCacheMaxAgeMs?: number;
+  /** How many calls a verified token serves before its signature is checked again (default 10,000). */
+  readonly verifiedCacheMaxUses?: number;
+  /** Clock in ms (tests); also the verifier's current time. */
+  readonly now?: () => number;
 }
 
 /** Verifies operator access tokens and maps their claims to a Principal. */
@@ -77,11 +89,23 @@ export async function createOperatorTokenVerifier(
     clockTolerance: options.clockToleranceSeconds ?? 5,
   };
 
+  const now = options.now ?? Date.now;
+  const toleranceSeconds = options.clockToleranceSeconds ?? 5;
+  const verified = new VerifiedTokenCache(
+    options.verifiedCacheEntries ?? DEFAULT_VERIFIED_CACHE_ENTRIES,
+    options.verifiedCacheMaxAgeMs ?? DEFAULT_VERIFIED_CACHE_MAX_AGE_MS,
+    options.verifiedCacheMaxUses ?? DEFAULT_VERIFIED_CACHE_MAX_USES,
+  );
+
   return {
     async verify(token: string): Promise<OperatorPrincipal> {
+      const at = now();
+      const cacheId = verified.enabled ? verified.idOf(token) : '';
+      const cached = verified.enabled ? verified.get(cacheId, at) : undefined;
+      if (cached !== undefined) return cached;
       let payload: jose.JWTPayload;
       try {
-        ({ payload } = await jose.jwtVerify(token, keys, verifyOptions));
+        ({ payload } = await jose.jwtVerify(token, keys, { ...verifyOptions, currentDate: new Date(at) }));
       } catch (err) {
         if (err instanceof jose.errors.JWTExpired) {
           throw new AccessError('UNAUTHENTICATED', 'TOKEN_EXPIRED', 'the access token has expired', { cause: err });
@@ -104,7 +128,7 @@ export async function createOperatorTokenVerifier(
       if (typeof authTime !== 'number' || !Number.isInteger(sessionVersion) || typeof sessionVersion !== 'number') {
         throw invalid();
       }
-      return Object.freeze({
+      const principal: OperatorPrincipal = Object.freeze({
         kind: 'operator',
         subject: sub,
         tenant,
@@ -114,6 +138,69 @@ export async function createOperatorTokenVerifier(
         sessionVersion,
         issuer: options.issuer,
       });
+      // Signature, issuer, audience, type and claim shapes never change for the same bytes; only time does. jose
+      // accepts while now < exp + tolerance and now - iat <= max lifetime + tolerance (and nbf, once passed, stays
+      // passed), so the entry ends at the earlier of the two.
+      if (verified.enabled) {
+        const expiresAtMs = (Math.min(exp, iat + maxLifetime) + toleranceSeconds) * 1000;
+        verified.set(cacheId, principal, at, expiresAtMs);
+      }
+      return principal;
     },
   };
+}
+
+const DEFAULT_VERIFIED_CACHE_ENTRIES = 10_000;
+const DEFAULT_VERIFIED_CACHE_MAX_AGE_MS = 60_000;
+const DEFAULT_VERIFIED_CACHE_MAX_USES = 10_000;
+
+/**
+ * Principals of tokens that passed verification, by SHA-256 of the token (the map holds no bearer tokens). Bounded
+ * by entries (oldest dropped first), by age and uses (like the key caches), and by the token's own expiry; failures
+ * are never remembered. Checks that depend on the call (step-up window, session revocation, permissions) stay per
+ * call in the interceptor.
+ */
+class VerifiedTokenCache {
+  private readonly entries = new Map<string, { principal: OperatorPrincipal; usableUntilMs: number; uses: number }>();
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxAgeMs: number,
+    private readonly maxUses: number,
+  ) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 0) throw new RangeError('verifiedCacheEntries must be >= 0');
+    if (!(maxAgeMs >= 0)) throw new RangeError('verifiedCacheMaxAgeMs must be >= 0');
+    if (!Number.isInteger(maxUses) || maxUses < 0) throw new RangeError('verifiedCacheMaxUses must be >= 0');
+  }
+
+  get enabled(): boolean {
+    return this.maxEntries > 0 && this.maxAgeMs > 0 && this.maxUses > 0;
+  }
+
+  idOf(token: string): string {
+    return createHash('sha256').update(token).digest('base64url');
+  }
+
+  get(id: string, nowMs: number): OperatorPrincipal | undefined {
+    const entry = this.entries.get(id);
+    if (entry === undefined) return undefined;
+    if (nowMs < entry.usableUntilMs && entry.uses < this.maxUses) {
+      entry.uses += 1;
+      return entry.principal;
+    }
+    this.entries.delete(id);
+    return undefined;
+  }
+
+  set(id: string, principal: OperatorPrincipal, nowMs: number, expiresAtMs: number): void {
+    const usableUntilMs = Math.min(expiresAtMs, nowMs + this.maxAgeMs);
+    if (usableUntilMs <= nowMs) return;
+    this.entries.delete(id);
+    // The verification that put it here was its first use.
+    this.entries.set(id, { principal, usableUntilMs, uses: 1 });
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value as string;
+      this.entries.delete(oldest);
+    }
+  }
 }

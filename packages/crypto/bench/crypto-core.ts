@@ -35,25 +35,40 @@ import {
   type WrappedDataKey,
 } from '../src';
 
-/** In-memory data key store that forgets everything every 1,024 contacts: storage is not what is measured. */
+/**
+ * In-memory data key store that forgets everything every 1,024 contacts: storage is not what is measured. Keyed
+ * by tenant, then contact (no key string built per call).
+ */
 class BoundedDataKeyStore implements DataKeyStore {
-  private readonly inner = new Map<string, WrappedDataKey>();
+  private readonly tenants = new Map<string, Map<string, WrappedDataKey>>();
+  private size = 0;
   async get(tenantId: string, contactId: string): Promise<WrappedDataKey | undefined> {
-    return this.inner.get(`${tenantId}/${contactId}`);
+    return this.tenants.get(tenantId)?.get(contactId);
   }
   async put(tenantId: string, contactId: string, key: WrappedDataKey): Promise<WrappedDataKey> {
-    const id = `${tenantId}/${contactId}`;
-    const existing = this.inner.get(id);
+    let contacts = this.tenants.get(tenantId);
+    const existing = contacts?.get(contactId);
     if (existing) return existing;
-    if (this.inner.size >= 1_024) this.inner.clear();
-    this.inner.set(id, key);
+    if (this.size >= 1_024) {
+      this.tenants.clear();
+      this.size = 0;
+      contacts = undefined;
+    }
+    if (contacts === undefined) {
+      contacts = new Map();
+      this.tenants.set(tenantId, contacts);
+    }
+    contacts.set(contactId, key);
+    this.size += 1;
     return key;
   }
   async rewrap(): Promise<boolean> {
     return false;
   }
   async delete(tenantId: string, contactId: string): Promise<boolean> {
-    return this.inner.delete(`${tenantId}/${contactId}`);
+    const deleted = this.tenants.get(tenantId)?.delete(contactId) ?? false;
+    if (deleted) this.size -= 1;
+    return deleted;
   }
 }
 

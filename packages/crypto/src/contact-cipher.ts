@@ -26,17 +26,40 @@ export class ContactCipher {
 
   /** Seals all `fields` of the contact. Throws KMS errors (fail closed) and TypeError on invalid input. */
   async seal(tenantId: string, contactId: string, fields: Readonly<Record<string, string>>): Promise<Buffer> {
+    // Cached keys are taken synchronously: a record costs the key store's two calls, not an await per key too.
     const existing = await this.dataKeys.get(tenantId, contactId);
-    const { dataKey, wrapped } = existing
-      ? {
-          dataKey: unwrapDataKey(await this.keys.kek(tenantId, existing.kekVersion), contactId, existing),
-          wrapped: existing,
-        }
-      : await this.createDataKey(tenantId, contactId);
+    let dataKey: DataKey;
+    let kekVersion: number;
+    if (existing) {
+      const kek =
+        this.keys.cachedKek(tenantId, existing.kekVersion) ?? (await this.keys.kek(tenantId, existing.kekVersion));
+      dataKey = unwrapDataKey(kek, contactId, existing);
+      kekVersion = existing.kekVersion;
+    } else {
+      // First write: a fresh data key, stored create-if-absent.
+      const kek = this.keys.cachedCurrentKek(tenantId) ?? (await this.keys.currentKek(tenantId));
+      const fresh = generateDataKey();
+      let stored: WrappedDataKey;
+      try {
+        stored = await this.dataKeys.put(tenantId, contactId, wrapDataKey(kek, contactId, fresh));
+      } catch (error) {
+        fresh.key.fill(0);
+        throw error;
+      }
+      if (stored.dataKeyId === fresh.dataKeyId) {
+        dataKey = fresh;
+      } else {
+        fresh.key.fill(0);
+        // A concurrent first write won: use its key so both records stay readable.
+        const winnerKek = await this.keys.kek(tenantId, stored.kekVersion);
+        dataKey = unwrapDataKey(winnerKek, contactId, stored);
+      }
+      kekVersion = stored.kekVersion;
+    }
     try {
       return sealRecord(
         { tenantId, contactId },
-        { dataKeyId: dataKey.dataKeyId, kekVersion: wrapped.kekVersion, key: dataKey.key },
+        { dataKeyId: dataKey.dataKeyId, kekVersion, key: dataKey.key },
         fields,
       );
     } finally {
@@ -51,7 +74,8 @@ export class ContactCipher {
   async open(tenantId: string, contactId: string, record: Uint8Array): Promise<Record<string, string>> {
     const wrapped = await this.dataKeys.get(tenantId, contactId);
     if (!wrapped) throw new KeyNotFoundError('The contact has no data key (erased or never written)');
-    const kek = await this.keys.kek(tenantId, wrapped.kekVersion);
+    const kek =
+      this.keys.cachedKek(tenantId, wrapped.kekVersion) ?? (await this.keys.kek(tenantId, wrapped.kekVersion));
     const dataKey = unwrapDataKey(kek, contactId, wrapped);
     try {
       // A record naming another data key id fails inside openRecord, as tampering.
@@ -77,20 +101,5 @@ export class ContactCipher {
   /** Crypto-shreds the contact: deletes its data key. Returns whether a key existed. */
   async shred(tenantId: string, contactId: string): Promise<boolean> {
     return this.dataKeys.delete(tenantId, contactId);
-  }
-
-  /** First write of a contact: a fresh data key, stored create-if-absent. */
-  private async createDataKey(
-    tenantId: string,
-    contactId: string,
-  ): Promise<{ dataKey: DataKey; wrapped: WrappedDataKey }> {
-    const kek = await this.keys.currentKek(tenantId);
-    const fresh = generateDataKey();
-    const stored = await this.dataKeys.put(tenantId, contactId, wrapDataKey(kek, contactId, fresh));
-    if (stored.dataKeyId === fresh.dataKeyId) return { dataKey: fresh, wrapped: stored };
-    fresh.key.fill(0);
-    // A concurrent first write won: use its key so both records stay readable.
-    const winnerKek = await this.keys.kek(tenantId, stored.kekVersion);
-    return { dataKey: unwrapDataKey(winnerKek, contactId, stored), wrapped: stored };
   }
 }

@@ -1,5 +1,12 @@
 import { createSecretKey, randomBytes } from 'node:crypto';
-import { generateDataKey, InMemoryDataKeyStore, unwrapDataKey, wrapDataKey } from './data-key';
+import {
+  DATA_KEY_ID,
+  generateDataKey,
+  InMemoryDataKeyStore,
+  unwrapDataKey,
+  wrapDataKey,
+  writeDataKeyId,
+} from './data-key';
 import { DecryptionError } from './errors';
 import type { TenantKek, WrappedDataKey } from './keys';
 
@@ -86,5 +93,30 @@ describe('InMemoryDataKeyStore', () => {
     expect(await store.delete('t', 'c')).toBe(false);
     expect(await store.get('t', 'c')).toBeUndefined();
     expect(await store.rewrap('t', 'c', first)).toBe(false);
+  });
+
+  it('decodes a data key id in place exactly as base64url, and refuses what DATA_KEY_ID refuses', () => {
+    for (let i = 0; i < 500; i += 1) {
+      const id = randomBytes(16).toString('base64url');
+      const target = Buffer.alloc(20, 0xee);
+      expect(writeDataKeyId(target, 2, id)).toBe(18);
+      expect(target.subarray(2, 18)).toEqual(Buffer.from(id, 'base64url'));
+      expect([target[0], target[1], target[18], target[19]]).toEqual([0xee, 0xee, 0xee, 0xee]);
+    }
+    const valid = randomBytes(16).toString('base64url');
+    for (const bad of [
+      valid.slice(0, 21),
+      `${valid}A`,
+      `${valid.slice(0, 21)}B`, // non-zero trailing bits: another spelling of some id, not the canonical one
+      `${valid.slice(0, 20)}+A`,
+      `${valid.slice(0, 20)}/A`,
+      `${valid.slice(0, 20)}=A`,
+      `${valid.slice(0, 20)}éA`,
+      '',
+      7 as unknown as string,
+    ]) {
+      expect(DATA_KEY_ID.test(bad)).toBe(false);
+      expect(() => writeDataKeyId(Buffer.alloc(16), 0, bad)).toThrow(TypeError);
+    }
   });
 });

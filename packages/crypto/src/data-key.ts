@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
 import { DecryptionError } from './errors';
 import { assertId, writeLengthPrefixedId } from './ids';
 import type { DataKey, TenantKek, WrappedDataKey } from './keys';
@@ -82,14 +82,14 @@ export function generateDataKey(): DataKey {
 /** Wraps `dataKey` under `kek`, bound to the tenant, the contact, the KEK version and the data key id. */
 export function wrapDataKey(kek: TenantKek, contactId: string, dataKey: DataKey): WrappedDataKey {
   const aad = wrapAad(kek.tenantId, contactId, kek.version, dataKey.dataKeyId);
-  const nonce = randomBytes(NONCE_BYTES);
+  const wrapped = Buffer.allocUnsafe(WRAPPED_BYTES);
+  wrapped[0] = WRAP_VERSION;
+  // The fresh nonce goes straight into place (randomFillSync is the call randomBytes makes).
+  const nonce = randomFillSync(wrapped.subarray(1, 1 + NONCE_BYTES));
   const cipher = createCipheriv('aes-256-gcm', kek.key, nonce);
   cipher.setAAD(aad);
   const body = cipher.update(dataKey.key);
   cipher.final(); // GCM is a stream mode: final() only computes the tag
-  const wrapped = Buffer.allocUnsafe(WRAPPED_BYTES);
-  wrapped[0] = WRAP_VERSION;
-  nonce.copy(wrapped, 1);
   cipher.getAuthTag().copy(wrapped, 1 + NONCE_BYTES);
   body.copy(wrapped, 1 + NONCE_BYTES + TAG_BYTES);
   return { dataKeyId: dataKey.dataKeyId, kekVersion: kek.version, wrapped };
@@ -100,7 +100,8 @@ export function wrapDataKey(kek: TenantKek, contactId: string, dataKey: DataKey)
  * (part 'data-key') on any alteration or mismatch.
  */
 export function unwrapDataKey(kek: TenantKek, contactId: string, wrapped: WrappedDataKey): DataKey {
-  const blob = Buffer.from(wrapped.wrapped.buffer, wrapped.wrapped.byteOffset, wrapped.wrapped.byteLength);
+  const bytes = wrapped.wrapped;
+  const blob = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (kek.version !== wrapped.kekVersion || blob.length !== WRAPPED_BYTES || blob[0] !== WRAP_VERSION) {
     throw new DecryptionError('data-key');
   }
@@ -110,19 +111,55 @@ export function unwrapDataKey(kek: TenantKek, contactId: string, wrapped: Wrappe
   } catch (error) {
     throw new DecryptionError('data-key', { cause: error });
   }
+  let key: Buffer | undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', kek.key, blob.subarray(1, 1 + NONCE_BYTES));
     decipher.setAuthTag(blob.subarray(1 + NONCE_BYTES, 1 + NONCE_BYTES + TAG_BYTES));
     decipher.setAAD(aad);
-    const key = Buffer.concat([decipher.update(blob.subarray(1 + NONCE_BYTES + TAG_BYTES)), decipher.final()]);
+    key = decipher.update(blob.subarray(1 + NONCE_BYTES + TAG_BYTES));
+    decipher.final(); // checks the tag; GCM returns all plaintext from update()
     return { dataKeyId: wrapped.dataKeyId, key };
   } catch (error) {
+    key?.fill(0); // an unauthenticated key is not left behind
     throw new DecryptionError('data-key', { cause: error });
   }
 }
 
 // Canonical unpadded base64url of exactly 16 bytes: 21 free characters, then one whose low 4 bits are 0.
 export const DATA_KEY_ID = /^[A-Za-z0-9_-]{21}[AQgw]$/;
+
+const BASE64URL_VALUE = (() => {
+  const values = new Int8Array(128).fill(-1);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  for (let i = 0; i < alphabet.length; i += 1) values[alphabet.charCodeAt(i)] = i;
+  return values;
+})();
+
+/**
+ * Decodes a data key id (exactly what `DATA_KEY_ID` accepts) into `target` at `offset`; returns the offset after
+ * its 16 bytes. Throws TypeError on anything else. A check and a decode in one pass, in place.
+ */
+export function writeDataKeyId(target: Buffer, offset: number, dataKeyId: string): number {
+  if (typeof dataKeyId !== 'string' || dataKeyId.length !== 22) throw new TypeError('Malformed data key id');
+  let bits = 0;
+  let pending = 0;
+  let at = offset;
+  for (let i = 0; i < 22; i += 1) {
+    const code = dataKeyId.charCodeAt(i);
+    const value = code < 128 ? (BASE64URL_VALUE[code] ?? -1) : -1;
+    if (value < 0) throw new TypeError('Malformed data key id');
+    pending = ((pending << 6) | value) & 0x3fff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      target[at] = (pending >>> bits) & 0xff;
+      at += 1;
+    }
+  }
+  // 22 characters carry 132 bits: 16 bytes and 4 bits that must be zero in the canonical encoding.
+  if ((pending & 0xf) !== 0) throw new TypeError('Malformed data key id');
+  return at;
+}
 
 /** Raw 16-byte form of a data key id; throws TypeError on a malformed id. */
 export function dataKeyIdBytes(dataKeyId: string): Buffer {
@@ -143,8 +180,7 @@ function wrapAad(tenantId: string, contactId: string, kekVersion: number, dataKe
   offset = writeLengthPrefixedId(aad, tenantId, offset);
   offset = writeLengthPrefixedId(aad, contactId, offset);
   offset = aad.writeUInt32BE(kekVersion, offset);
-  if (!DATA_KEY_ID.test(dataKeyId)) throw new TypeError('Malformed data key id');
-  aad.write(dataKeyId, offset, DATA_KEY_ID_BYTES, 'base64url');
+  writeDataKeyId(aad, offset, dataKeyId);
   return aad;
 }
 

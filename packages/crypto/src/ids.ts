@@ -14,6 +14,11 @@ export function assertId(what: 'tenantId' | 'contactId', value: string): void {
  * for unambiguous concatenation in AAD. Returns the offset after it.
  */
 export function writeLengthPrefixedId(target: Buffer, id: string, offset: number): number {
-  const at = target.writeUInt16BE(id.length, offset);
-  return at + target.write(id, at, 'latin1');
+  const length = id.length;
+  target[offset] = length >>> 8;
+  target[offset + 1] = length & 0xff;
+  // Byte by byte: ids are short ASCII, and a loop beats a call into Buffer's string writer at this size.
+  const at = offset + 2;
+  for (let i = 0; i < length; i += 1) target[at + i] = id.charCodeAt(i);
+  return at + length;
 }

@@ -179,4 +179,27 @@ describe('KeyHierarchy', () => {
     const [a, b] = await Promise.all([fresh().currentKek('tenant-a'), fresh().currentKek('tenant-a')]);
     expect(a.key.export().equals(b.key.export())).toBe(true);
   });
+
+  it('answers cached KEK lookups synchronously within the same age and use bounds, and never calls KMS for them', async () => {
+    const { keys, kms, advance } = setup({ maxAgeMs: 30_000, maxUses: 4 });
+    expect(keys.cachedCurrentKek('tenant-a')).toBeUndefined(); // nothing yet: the caller awaits currentKek
+    const kek = await keys.currentKek('tenant-a'); // creates it and uses it once
+    const calls = kms.calls;
+    expect(keys.cachedCurrentKek('tenant-a')).toBe(kek);
+    expect(keys.cachedKek('tenant-a', 1)).toBe(kek);
+    expect(keys.cachedCurrentKek('tenant-a')).toBe(kek);
+    // Four uses spent: a synchronous lookup refuses rather than stretch the bound; the async one unwraps anew.
+    expect(keys.cachedCurrentKek('tenant-a')).toBeUndefined();
+    expect(keys.cachedKek('tenant-a', 1)).toBeUndefined();
+    expect(kms.calls).toBe(calls);
+    const reloaded = await keys.kek('tenant-a', 1);
+    expect(kms.calls).toBe(calls + 1);
+    expect(keys.cachedKek('tenant-a', 1)).toBe(reloaded);
+    advance(30_000);
+    expect(keys.cachedKek('tenant-a', 1)).toBeUndefined();
+    expect(keys.cachedCurrentKek('tenant-a')).toBeUndefined();
+    expect(keys.cachedKek('tenant-a', 2)).toBeUndefined(); // never created
+    expect(kms.calls).toBe(calls + 1);
+    expect(keys.stats()).toMatchObject({ hits: 5, expiredByUses: 1 });
+  });
 });

@@ -122,8 +122,12 @@ export class KeyHierarchy {
   private readonly indexes: KeyCache<BlindIndexKeys>;
   private readonly suppression: KeyCache<SuppressionKey>;
   // Which version is current, remembered for the same window as keys (a rotation elsewhere is picked up
-  // within one window; older versions stay readable, so the lag is harmless).
-  private readonly currentVersions = new Map<string, { version: number; at: number }>();
+  // within one window; older versions stay readable, so the lag is harmless). Keyed by purpose and tenant, with the
+  // key cache id of that version, so the per-record lookup builds no strings.
+  private readonly currentVersions = {
+    kek: new Map<string, CurrentVersion>(),
+    index: new Map<string, CurrentVersion>(),
+  };
 
   constructor(options: KeyHierarchyOptions) {
     this.kms = options.kms;
@@ -147,9 +151,17 @@ export class KeyHierarchy {
 
   /** The tenant's current KEK, creating version 1 on first use. Throws KMS errors when it must unwrap. */
   currentKek(tenantId: string): Promise<TenantKek> {
-    const version = this.knownCurrentVersion(tenantId, 'kek');
-    const hit = version === undefined ? undefined : this.keks.getCached(cacheId(tenantId, 'kek', version));
+    const hit = this.cachedCurrentKek(tenantId);
     return hit ? Promise.resolve(hit) : this.currentVersion(tenantId, 'kek').then((v) => this.kek(tenantId, v));
+  }
+
+  /**
+   * The current KEK if it is cached and within its bounds (counting one use, like `currentKek`), else undefined:
+   * then call `currentKek`. Lets a per-record caller skip an async hop.
+   */
+  cachedCurrentKek(tenantId: string): TenantKek | undefined {
+    const current = this.knownCurrentVersion(tenantId, 'kek');
+    return current === undefined ? undefined : this.keks.getCached(current.cacheId);
   }
 
   /** A specific KEK version. Throws `KeyNotFoundError` if it was never created. */
@@ -157,6 +169,15 @@ export class KeyHierarchy {
     const id = cacheId(tenantId, 'kek', version);
     const hit = this.keks.getCached(id);
     if (hit) return Promise.resolve(hit);
+    return this.loadKek(id, tenantId, version);
+  }
+
+  /** A specific KEK version if cached and within its bounds (counting one use), else undefined: then call `kek`. */
+  cachedKek(tenantId: string, version: number): TenantKek | undefined {
+    return this.keks.getCached(cacheId(tenantId, 'kek', version));
+  }
+
+  private loadKek(id: string, tenantId: string, version: number): Promise<TenantKek> {
     return this.keks.get(id, async () => {
       const raw = await this.unwrap(tenantId, 'kek', version);
       try {
@@ -174,8 +195,8 @@ export class KeyHierarchy {
 
   /** Blind-index keys of the current index-root version (version 1 created on first use). */
   currentIndexKeys(tenantId: string): Promise<BlindIndexKeys> {
-    const version = this.knownCurrentVersion(tenantId, 'index');
-    const hit = version === undefined ? undefined : this.indexes.getCached(cacheId(tenantId, 'index', version));
+    const current = this.knownCurrentVersion(tenantId, 'index');
+    const hit = current === undefined ? undefined : this.indexes.getCached(current.cacheId);
     return hit ? Promise.resolve(hit) : this.currentVersion(tenantId, 'index').then((v) => this.indexKeys(tenantId, v));
   }
 
@@ -229,22 +250,30 @@ export class KeyHierarchy {
     this.keks.clear();
     this.indexes.clear();
     this.suppression.clear();
-    this.currentVersions.clear();
+    this.currentVersions.kek.clear();
+    this.currentVersions.index.clear();
   }
 
-  private knownCurrentVersion(tenantId: string, purpose: 'kek' | 'index'): number | undefined {
-    const known = this.currentVersions.get(`${purpose}\u0000${tenantId}`);
-    return known && this.now() - known.at < this.maxAgeMs ? known.version : undefined;
+  private knownCurrentVersion(tenantId: string, purpose: 'kek' | 'index'): CurrentVersion | undefined {
+    const known = this.currentVersions[purpose].get(tenantId);
+    return known && this.now() - known.at < this.maxAgeMs ? known : undefined;
+  }
+
+  private rememberCurrentVersion(tenantId: string, purpose: 'kek' | 'index', version: number): void {
+    this.currentVersions[purpose].set(tenantId, {
+      version,
+      at: this.now(),
+      cacheId: cacheId(tenantId, purpose, version),
+    });
   }
 
   private async currentVersion(tenantId: string, purpose: 'kek' | 'index'): Promise<number> {
     assertId('tenantId', tenantId);
-    const slot = `${purpose}\u0000${tenantId}`;
     const known = this.knownCurrentVersion(tenantId, purpose);
-    if (known !== undefined) return known;
+    if (known !== undefined) return known.version;
     const latest = await this.store.latest(tenantId, purpose);
     const version = latest ? latest.version : (await this.create(tenantId, purpose, 1)).stored.version;
-    this.currentVersions.set(slot, { version, at: this.now() });
+    this.rememberCurrentVersion(tenantId, purpose, version);
     return version;
   }
 
@@ -252,7 +281,7 @@ export class KeyHierarchy {
     assertId('tenantId', tenantId);
     const latest = await this.store.latest(tenantId, purpose);
     const { stored } = await this.create(tenantId, purpose, (latest?.version ?? 0) + 1);
-    this.currentVersions.set(`${purpose}\u0000${tenantId}`, { version: stored.version, at: this.now() });
+    this.rememberCurrentVersion(tenantId, purpose, stored.version);
     return stored.version;
   }
 
@@ -317,6 +346,12 @@ export function kmsContext(tenantId: string, purpose: TenantKeyPurpose, version:
   return purpose === 'suppression'
     ? { tenant: tenantId, purpose }
     : { tenant: tenantId, purpose, version: String(version) };
+}
+
+interface CurrentVersion {
+  readonly version: number;
+  readonly at: number;
+  readonly cacheId: string;
 }
 
 function cacheId(tenantId: string, purpose: TenantKeyPurpose, version: number): string {

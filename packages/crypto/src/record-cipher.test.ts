@@ -131,4 +131,28 @@ describe('record cipher', () => {
     const big = 'x'.repeat(100_000);
     expect(openRecord(binding, key, sealRecord(binding, key, { a: '', b: big }))).toEqual({ a: '', b: big });
   });
+
+  it('encodes any text as UTF-8, ASCII or not, mixed or lone surrogates', () => {
+    const key = recordKey();
+    const values = ['plain@example.com', 'Zoë', 'abc\u00e9def', '😀 smile', 'x\ud800y', '', '日本語'];
+    const fieldsOf = Object.fromEntries(values.map((value, i) => [`f${i}`, value]));
+    const opened = openRecord(binding, key, sealRecord(binding, key, fieldsOf));
+    for (const [name, value] of Object.entries(fieldsOf)) {
+      expect(opened[name]).toBe(Buffer.from(value, 'utf8').toString('utf8'));
+    }
+  });
+
+  it('orders names the same whatever the insertion order, and reads each field list as its own', () => {
+    const key = recordKey();
+    const first = sealRecord(binding, key, { phone: '1', email: '2', name: '3' });
+    const second = sealRecord(binding, key, { name: '3', email: '2', phone: '1' });
+    expect(first.subarray(0, 21 + 18)).toEqual(second.subarray(0, 21 + 18)); // the header: ids and field list
+    const other = sealRecord(binding, key, { a: 'x', b: 'y' });
+    expect(openRecord(binding, key, first)).toEqual({ email: '2', name: '3', phone: '1' });
+    expect(openRecord(binding, key, other)).toEqual({ a: 'x', b: 'y' });
+    const header = readRecordHeader(first);
+    header.fieldNames.push('extra');
+    expect(readRecordHeader(first).fieldNames).toEqual(['email', 'name', 'phone']);
+    expect(openRecord(binding, key, second)).toEqual({ email: '2', name: '3', phone: '1' });
+  });
 });

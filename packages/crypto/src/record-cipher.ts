@@ -1,8 +1,8 @@
-import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync, type KeyObject } from 'node:crypto';
 
 /** A 256-bit AES key as bytes or as a KeyObject. */
 export type AesKey = Buffer | KeyObject;
-import { DATA_KEY_ID, DATA_KEY_ID_BYTES } from './data-key';
+import { DATA_KEY_ID_BYTES, writeDataKeyId } from './data-key';
 import { DecryptionError } from './errors';
 import { assertId, writeLengthPrefixedId } from './ids';
 
@@ -15,7 +15,8 @@ import { assertId, writeLengthPrefixedId } from './ids';
  *   17      4     KEK version that wrapped the data key at write time (uint32 BE)
  *   21      1     field count n (1..64)
  *   22      …     n × [name length (1 byte)][name, ASCII [a-z][a-z0-9_]*], names sorted ascending
- *   h       12    nonce (fresh from crypto.randomBytes on every write; never a counter or derived)
+ *   h       12    nonce (fresh from the CSPRNG on every write — randomFillSync straight into the record, the
+ *                 call randomBytes makes; never a counter or derived)
  *   h+12    16    GCM tag
  *   h+28    …     ciphertext of n × [value length (uint32 BE)][value, UTF-8], in header name order
  *
@@ -59,40 +60,42 @@ export function sealRecord(
 ): Buffer {
   assertId('tenantId', binding.tenantId);
   assertId('contactId', binding.contactId);
-  const names = Object.keys(fields).sort();
+  const names = sortedFieldNames(fields);
   const fieldList = encodeFieldList(names);
-  const values: string[] = [];
-  const lengths: number[] = [];
-  let plaintextLength = 0;
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit: one pass writes the values, no per-field sizing first.
+  let plaintextBound = 0;
   for (const name of names) {
     const value = fields[name];
     if (typeof value !== 'string') throw new TypeError('Field values are strings');
-    const length = Buffer.byteLength(value, 'utf8');
-    values.push(value);
-    lengths.push(length);
-    plaintextLength += 4 + length;
+    plaintextBound += 4 + 3 * value.length;
   }
-  // Values are written straight into one buffer (no per-field copies left behind to zero).
-  const plaintext = Buffer.allocUnsafe(plaintextLength);
-  let offset = 0;
-  for (let i = 0; i < values.length; i += 1) {
-    offset = plaintext.writeUInt32BE(lengths[i] ?? 0, offset);
-    offset += plaintext.write(values[i] ?? '', offset, 'utf8');
+  // Values are written straight into one buffer (no per-field copies left behind to zero); it is zeroed on every
+  // way out, a refused key id included.
+  const scratch = Buffer.allocUnsafe(plaintextBound);
+  try {
+    let length = 0;
+    for (const name of names) {
+      const written = writeUtf8(scratch, fields[name] as string, length + 4);
+      scratch.writeUInt32BE(written, length);
+      length += 4 + written;
+    }
+    // One output buffer: header, nonce and tag are written in place, not built apart and concatenated.
+    const headerLength = 1 + DATA_KEY_ID_BYTES + 4 + fieldList.length;
+    const tagAt = headerLength + NONCE_BYTES;
+    const bodyAt = tagAt + TAG_BYTES;
+    const record = Buffer.allocUnsafe(bodyAt + length);
+    writeHeader(record, recordKey.dataKeyId, recordKey.kekVersion, fieldList);
+    const nonce = randomFillSync(record.subarray(headerLength, tagAt));
+    const cipher = createCipheriv('aes-256-gcm', recordKey.key, nonce);
+    cipher.setAAD(recordAad(binding, record, headerLength));
+    const body = cipher.update(scratch.subarray(0, length));
+    cipher.final(); // GCM is a stream mode: final() only computes the tag
+    cipher.getAuthTag().copy(record, tagAt);
+    body.copy(record, bodyAt);
+    return record;
+  } finally {
+    scratch.fill(0);
   }
-
-  const header = encodeHeader(recordKey.dataKeyId, recordKey.kekVersion, fieldList);
-  const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', recordKey.key, nonce);
-  cipher.setAAD(recordAad(binding, header));
-  const body = cipher.update(plaintext);
-  cipher.final(); // GCM is a stream mode: final() only computes the tag
-  plaintext.fill(0);
-  const record = Buffer.allocUnsafe(header.length + NONCE_BYTES + TAG_BYTES + body.length);
-  offset = header.copy(record, 0);
-  offset += nonce.copy(record, offset);
-  offset += cipher.getAuthTag().copy(record, offset);
-  body.copy(record, offset);
-  return record;
 }
 
 /** Reads the clear header (to find the data key). Throws `DecryptionError` when it is malformed. */
@@ -102,7 +105,7 @@ export function readRecordHeader(record: Uint8Array): RecordHeader {
     formatVersion: RECORD_FORMAT_VERSION,
     dataKeyId: parsed.dataKeyId,
     kekVersion: parsed.kekVersion,
-    fieldNames: parsed.fieldNames,
+    fieldNames: [...parsed.fieldNames],
   };
 }
 
@@ -124,66 +127,116 @@ export function openRecord(
   }
   const nonceAt = parsed.headerLength;
   const tagAt = nonceAt + NONCE_BYTES;
-  let plaintext: Buffer;
+  let plaintext: Buffer | undefined;
   try {
     const decipher = createDecipheriv('aes-256-gcm', key.key, blob.subarray(nonceAt, tagAt));
     decipher.setAuthTag(blob.subarray(tagAt, tagAt + TAG_BYTES));
-    decipher.setAAD(recordAad(binding, blob.subarray(0, parsed.headerLength)));
-    plaintext = Buffer.concat([decipher.update(blob.subarray(tagAt + TAG_BYTES)), decipher.final()]);
+    decipher.setAAD(recordAad(binding, blob, parsed.headerLength));
+    plaintext = decipher.update(blob.subarray(tagAt + TAG_BYTES));
+    decipher.final(); // checks the tag; GCM returns all plaintext from update()
   } catch (error) {
+    plaintext?.fill(0); // unauthenticated bytes are not left behind
     throw new DecryptionError('record', { cause: error });
   }
   return decodeValues(parsed.fieldNames, plaintext);
 }
 
-// Contacts share a handful of field lists, so each list is validated and encoded once.
-const fieldListCache = new Map<string, Buffer>();
+/** The field names of `fields`, sorted (code-unit order, as `Array.prototype.sort`). Throws TypeError on a bad count. */
+function sortedFieldNames(fields: Readonly<Record<string, string>>): string[] {
+  const names = Object.keys(fields);
+  if (names.length === 0 || names.length > MAX_FIELDS) throw new TypeError(`A record holds 1..${MAX_FIELDS} fields`);
+  // Insertion sort in place: lists are short, and sort() allocates more than the rest of a seal together.
+  for (let i = 1; i < names.length; i += 1) {
+    const name = names[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (names[j] as string) > name) {
+      names[j + 1] = names[j] as string;
+      j -= 1;
+    }
+    names[j + 1] = name;
+  }
+  return names;
+}
 
-/** Encoded field list: count, then length-prefixed names. Throws TypeError on an invalid list. */
+// Contacts share a handful of field lists, so each list is validated and encoded once; the last one used is
+// compared name by name first (no key string to build on the common path).
+const fieldListCache = new Map<string, Buffer>();
+let lastFieldList: { readonly names: readonly string[]; readonly encoded: Buffer } | undefined;
+
+/** Writes `value` as UTF-8 at `at` (room for 3 bytes per code unit is there); returns the bytes written. */
+function writeUtf8(target: Buffer, value: string, at: number): number {
+  // ASCII (most addresses and numbers) byte by byte; anything else through Buffer's encoder, from the start.
+  for (let i = 0; i < value.length; i += 1) {
+    const code = value.charCodeAt(i);
+    if (code >= 0x80) return target.write(value, at, 'utf8');
+    target[at + i] = code;
+  }
+  return value.length;
+}
+
+function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Encoded field list of sorted `names`: count, then length-prefixed names. Throws TypeError on an invalid list. */
 function encodeFieldList(names: string[]): Buffer {
+  const last = lastFieldList;
+  if (last !== undefined && sameNames(last.names, names)) return last.encoded;
   // With the count check this key cannot collide: a valid list's key holds only [a-z0-9_] and exactly
   // count-1 separators, so another list with the same key and count is that same list.
   const cacheKey = names.join('\u0000');
-  const cached = fieldListCache.get(cacheKey);
-  if (cached && cached[0] === names.length) return cached;
-  if (names.length === 0 || names.length > MAX_FIELDS) throw new TypeError(`A record holds 1..${MAX_FIELDS} fields`);
-  const encoded = Buffer.alloc(1 + names.reduce((sum, name) => sum + 1 + name.length, 0));
-  let offset = encoded.writeUInt8(names.length, 0);
-  for (const name of names) {
-    if (!FIELD_NAME.test(name)) throw new TypeError('Field names are [a-z][a-z0-9_]{0,62}');
-    offset = encoded.writeUInt8(name.length, offset);
-    offset += encoded.write(name, offset, 'latin1');
+  let encoded = fieldListCache.get(cacheKey);
+  if (encoded === undefined || encoded[0] !== names.length) {
+    if (names.length === 0 || names.length > MAX_FIELDS) throw new TypeError(`A record holds 1..${MAX_FIELDS} fields`);
+    encoded = Buffer.alloc(1 + names.reduce((sum, name) => sum + 1 + name.length, 0));
+    let offset = encoded.writeUInt8(names.length, 0);
+    for (const name of names) {
+      if (!FIELD_NAME.test(name)) throw new TypeError('Field names are [a-z][a-z0-9_]{0,62}');
+      offset = encoded.writeUInt8(name.length, offset);
+      offset += encoded.write(name, offset, 'latin1');
+    }
+    if (fieldListCache.size >= 256) fieldListCache.clear();
+    fieldListCache.set(cacheKey, encoded);
   }
-  if (fieldListCache.size >= 256) fieldListCache.clear();
-  fieldListCache.set(cacheKey, encoded);
+  lastFieldList = { names: [...names], encoded };
   return encoded;
 }
 
-function encodeHeader(dataKeyId: string, kekVersion: number, fieldList: Buffer): Buffer {
+/** Writes the header (version, data key id, KEK version, field list) at the start of `target`. */
+function writeHeader(target: Buffer, dataKeyId: string, kekVersion: number, fieldList: Buffer): void {
   if (!Number.isInteger(kekVersion) || kekVersion < 1 || kekVersion > 0xffffffff) {
     throw new TypeError('KEK version must be a positive 32-bit integer');
   }
-  const header = Buffer.allocUnsafe(1 + DATA_KEY_ID_BYTES + 4 + fieldList.length);
-  header[0] = RECORD_FORMAT_VERSION;
-  if (!DATA_KEY_ID.test(dataKeyId)) throw new TypeError('Malformed data key id');
-  // base64url decodes straight into the header: no intermediate buffer.
-  header.write(dataKeyId, 1, DATA_KEY_ID_BYTES, 'base64url');
-  header.writeUInt32BE(kekVersion, 1 + DATA_KEY_ID_BYTES);
-  fieldList.copy(header, 1 + DATA_KEY_ID_BYTES + 4);
-  return header;
+  target[0] = RECORD_FORMAT_VERSION;
+  writeDataKeyId(target, 1, dataKeyId);
+  target.writeUInt32BE(kekVersion, 1 + DATA_KEY_ID_BYTES);
+  fieldList.copy(target, 1 + DATA_KEY_ID_BYTES + 4);
 }
 
 function parseHeader(blob: Buffer): {
   dataKeyId: string;
   kekVersion: number;
-  fieldNames: string[];
+  fieldNames: readonly string[];
   headerLength: number;
 } {
   const fixed = 1 + DATA_KEY_ID_BYTES + 4 + 1;
   if (blob.length < fixed || blob[0] !== RECORD_FORMAT_VERSION) throw new DecryptionError('record');
-  const dataKeyId = blob.subarray(1, 1 + DATA_KEY_ID_BYTES).toString('base64url');
+  const dataKeyId = blob.toString('base64url', 1, 1 + DATA_KEY_ID_BYTES);
   const kekVersion = blob.readUInt32BE(1 + DATA_KEY_ID_BYTES);
-  const count = blob[fixed - 1] ?? 0;
+  // The field list starts with its count byte. The same bytes as the last list seen are that list (every list
+  // remembered was valid and canonical), so the common case decodes no names.
+  const listAt = fixed - 1;
+  const last = lastFieldList;
+  if (
+    last !== undefined &&
+    blob.length >= listAt + last.encoded.length &&
+    last.encoded.compare(blob, listAt, listAt + last.encoded.length) === 0
+  ) {
+    return { dataKeyId, kekVersion, fieldNames: last.names, headerLength: listAt + last.encoded.length };
+  }
+  const count = blob[listAt] ?? 0;
   if (count < 1 || count > MAX_FIELDS) throw new DecryptionError('record');
   const fieldNames: string[] = [];
   let offset = fixed;
@@ -197,20 +250,22 @@ function parseHeader(blob: Buffer): {
     fieldNames.push(name);
     offset += 1 + length;
   }
+  lastFieldList = { names: fieldNames, encoded: Buffer.from(blob.subarray(listAt, offset)) };
   return { dataKeyId, kekVersion, fieldNames, headerLength: offset };
 }
 
-function recordAad(binding: RecordBinding, header: Buffer): Buffer {
+/** AAD of a record whose header is `record[0, headerLength)`. */
+function recordAad(binding: RecordBinding, record: Buffer, headerLength: number): Buffer {
   // Order as documented: version | tenant | contact | key ids | field list.
-  const aad = Buffer.allocUnsafe(header.length + 2 + binding.tenantId.length + 2 + binding.contactId.length);
-  aad[0] = header[0] ?? 0;
+  const aad = Buffer.allocUnsafe(headerLength + 2 + binding.tenantId.length + 2 + binding.contactId.length);
+  aad[0] = record[0] ?? 0;
   let offset = writeLengthPrefixedId(aad, binding.tenantId, 1);
   offset = writeLengthPrefixedId(aad, binding.contactId, offset);
-  header.copy(aad, offset, 1);
+  record.copy(aad, offset, 1, headerLength);
   return aad;
 }
 
-function decodeValues(names: string[], plaintext: Buffer): Record<string, string> {
+function decodeValues(names: readonly string[], plaintext: Buffer): Record<string, string> {
   const fields: Record<string, string> = {};
   let offset = 0;
   try {

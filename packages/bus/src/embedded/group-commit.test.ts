@@ -81,3 +81,41 @@ describe('GroupCommit', () => {
     await expect(writes.write(insert(999))).rejects.toThrow(BusClosedError);
   });
 });
+
+describe('GroupCommit durability', () => {
+  const synchronous = () => db.pragma('synchronous', { simple: true }) as number;
+  const FULL = 2;
+  const NORMAL = 1;
+
+  it('commits a group of relaxed writes without its own fsync (synchronous=NORMAL), then restores FULL', async () => {
+    db.pragma('synchronous = FULL');
+    const writes = new GroupCommit(db);
+    const seen = await Promise.all([writes.write(synchronous, 'relaxed'), writes.write(synchronous, 'relaxed')]);
+    expect(seen).toEqual([NORMAL, NORMAL]);
+    expect(synchronous()).toBe(FULL);
+    expect(writes.flush(synchronous, 'relaxed')).toBe(NORMAL);
+    expect(synchronous()).toBe(FULL);
+  });
+
+  it('fsyncs (synchronous=FULL) any group holding a durable write, and durable is the default', async () => {
+    db.pragma('synchronous = FULL');
+    const writes = new GroupCommit(db);
+    const mixed = await Promise.all([writes.write(synchronous, 'relaxed'), writes.write(synchronous)]);
+    expect(mixed).toEqual([FULL, FULL]);
+    expect(writes.flush(synchronous)).toBe(FULL);
+    void writes.write(insert(1));
+    expect(writes.flush(synchronous, 'relaxed')).toBe(FULL);
+  });
+
+  it('restores FULL when a relaxed group fails', () => {
+    db.pragma('synchronous = FULL');
+    const writes = new GroupCommit(db);
+    expect(() =>
+      writes.flush(() => {
+        insert(1)();
+        insert(1)();
+      }, 'relaxed'),
+    ).toThrow(/UNIQUE/);
+    expect(synchronous()).toBe(FULL);
+  });
+});

@@ -3,12 +3,23 @@
  * a batch of acks) run in ONE IMMEDIATE transaction, so they share one WAL fsync (synchronous=FULL stays).
  * Each write runs in its own savepoint: one that throws is rolled back alone and rejects alone; the others
  * commit. A write's promise resolves only after the COMMIT returned, i.e. once it is durable.
+ *
+ * Consumer bookkeeping (fetch marking deliveries pending, acks, retries) is `relaxed`: a group holding only
+ * such writes commits with synchronous=NORMAL, i.e. without its own fsync. Losing it to a power cut means
+ * redelivery, which at-least-once consumers absorb (JetStream keeps consumer state the same way). It is never
+ * reordered before a durable write: the WAL is one append-only file, so the next fsynced commit (any publish)
+ * makes every earlier frame durable too. A group with at least one durable write (publish, dead-letter) is
+ * fsynced as before.
  */
 import type Database from 'better-sqlite3';
 import { BusClosedError } from '../errors';
 
+/** `durable`: fsynced before the write resolves; `relaxed`: may ride on the next fsync (see above). */
+export type WriteDurability = 'durable' | 'relaxed';
+
 interface Queued {
   readonly run: () => unknown;
+  readonly durable: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -25,10 +36,10 @@ export class GroupCommit {
   ) {}
 
   /** Queues `run` for the next group commit; resolves with its result once committed. */
-  write<T>(run: () => T): Promise<T> {
+  write<T>(run: () => T, durability: WriteDurability = 'durable'): Promise<T> {
     if (this.closed) return Promise.reject(new BusClosedError());
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ run, durable: durability === 'durable', resolve: resolve as (value: unknown) => void, reject });
       // setImmediate, not a microtask: callers that await one write and issue the next (a window of
       // workers) all re-issue within the same turn, after the previous commit resolved them.
       this.scheduled ??= setImmediate(() => this.flushScheduled());
@@ -39,7 +50,7 @@ export class GroupCommit {
    * Commits everything queued, plus `then` (if given) in the same transaction, synchronously. Returns
    * `then`'s result; throws its error (after the queued writes committed) or the commit's error.
    */
-  flush<T>(then?: () => T): T | undefined {
+  flush<T>(then?: () => T, thenDurability: WriteDurability = 'durable'): T | undefined {
     if (this.scheduled !== undefined) clearImmediate(this.scheduled);
     this.scheduled = undefined;
     let result: T | undefined;
@@ -48,6 +59,9 @@ export class GroupCommit {
       const batch = this.queue.splice(0, this.maxPerCommit);
       const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
       const last = this.queue.length === 0 ? then : undefined;
+      const durable = batch.some((item) => item.durable) || (last !== undefined && thenDurability === 'durable');
+      // exec, not a prepared statement: SQLite applies this pragma when it compiles it.
+      if (!durable) this.db.exec('PRAGMA synchronous = NORMAL');
       try {
         this.db
           .transaction(() => {
@@ -72,6 +86,7 @@ export class GroupCommit {
         for (const item of batch) item.reject(error);
         throw error;
       } finally {
+        if (!durable) this.db.exec('PRAGMA synchronous = FULL');
         if (last !== undefined) then = undefined;
       }
       batch.forEach((item, i) => {

@@ -74,6 +74,14 @@ interface MessageRow {
   stored_at: number;
 }
 
+/** One message for `appendMany`. */
+export interface AppendMessage {
+  readonly subject: string;
+  readonly payload: Uint8Array;
+  readonly headers: Record<string, string>;
+  readonly msgId: string;
+}
+
 export interface FetchRequest {
   readonly stream: string;
   readonly durable: string;
@@ -161,50 +169,75 @@ export class SqliteBusStore {
     msgId: string,
     now: number,
   ): PublishAck {
-    const spec = this.streamFor(subject);
-    if (spec === undefined) throw new NoStreamError(`subject ${subject}`);
+    return this.appendMany([{ subject, payload, headers, msgId }], now)[0]!;
+  }
+
+  /**
+   * Stores messages in order, all or none (one transaction, or a savepoint inside the caller's), each unless its id
+   * was seen within the duplicate window — also earlier in the same call. Each stream's position is read once and
+   * written once per call, not per message. Throws `NoStreamError`, `StreamFullError`.
+   */
+  appendMany(messages: readonly AppendMessage[], now: number): PublishAck[] {
+    const specs = messages.map((m) => {
+      const spec = this.streamFor(m.subject);
+      if (spec === undefined) throw new NoStreamError(`subject ${m.subject}`);
+      return spec;
+    });
     return this.db
-      .transaction((): PublishAck => {
-        const seen = this.stmt('SELECT seq, stored_at FROM msg_ids WHERE stream = ? AND msg_id = ?').get(
-          spec.name,
-          msgId,
-        ) as { seq: number; stored_at: number } | undefined;
-        if (seen !== undefined && seen.stored_at > now - spec.duplicateWindowMs)
-          return { stream: spec.name, seq: seen.seq, duplicate: true };
-        const stream = this.stmt('SELECT last_seq, bytes FROM streams WHERE name = ?').get(spec.name) as {
-          last_seq: number;
-          bytes: number;
-        };
-        let bytes = stream.bytes;
-        if (spec.maxBytes !== -1 && bytes + payload.byteLength > spec.maxBytes) {
-          if (spec.discard === 'new') throw new StreamFullError(spec.name);
-          const oldest = this.stmt(
-            'SELECT seq, length(payload) AS size FROM messages WHERE stream = ? ORDER BY seq LIMIT 1',
-          );
-          const remove = this.stmt('DELETE FROM messages WHERE stream = ? AND seq = ?');
-          while (bytes + payload.byteLength > spec.maxBytes) {
-            const row = oldest.get(spec.name) as { seq: number; size: number } | undefined;
-            if (row === undefined) break;
-            remove.run(spec.name, row.seq);
-            bytes -= row.size;
-          }
-        }
-        const seq = stream.last_seq + 1;
-        this.stmt(
+      .transaction((): PublishAck[] => {
+        const seenStmt = this.stmt('SELECT seq, stored_at FROM msg_ids WHERE stream = ? AND msg_id = ?');
+        const insertMessage = this.stmt(
           'INSERT INTO messages (stream, seq, subject, headers, payload, stored_at) VALUES (?, ?, ?, ?, ?, ?)',
-        ).run(spec.name, seq, subject, JSON.stringify(headers), Buffer.from(payload), now);
-        this.stmt('INSERT OR REPLACE INTO msg_ids (stream, msg_id, seq, stored_at) VALUES (?, ?, ?, ?)').run(
-          spec.name,
-          msgId,
-          seq,
-          now,
         );
-        this.stmt('UPDATE streams SET last_seq = ?, bytes = ? WHERE name = ?').run(
-          seq,
-          Math.max(0, bytes) + payload.byteLength,
-          spec.name,
+        const insertId = this.stmt(
+          'INSERT OR REPLACE INTO msg_ids (stream, msg_id, seq, stored_at) VALUES (?, ?, ?, ?)',
         );
-        return { stream: spec.name, seq, duplicate: false };
+        const positions = new Map<string, { lastSeq: number; bytes: number }>();
+        const acks = messages.map((message, i): PublishAck => {
+          const spec = specs[i]!;
+          const seen = seenStmt.get(spec.name, message.msgId) as { seq: number; stored_at: number } | undefined;
+          if (seen !== undefined && seen.stored_at > now - spec.duplicateWindowMs)
+            return { stream: spec.name, seq: seen.seq, duplicate: true };
+          let position = positions.get(spec.name);
+          if (position === undefined) {
+            const row = this.stmt('SELECT last_seq, bytes FROM streams WHERE name = ?').get(spec.name) as {
+              last_seq: number;
+              bytes: number;
+            };
+            position = { lastSeq: row.last_seq, bytes: row.bytes };
+            positions.set(spec.name, position);
+          }
+          const size = message.payload.byteLength;
+          if (spec.maxBytes !== -1 && position.bytes + size > spec.maxBytes) {
+            if (spec.discard === 'new') throw new StreamFullError(spec.name);
+            const oldest = this.stmt(
+              'SELECT seq, length(payload) AS size FROM messages WHERE stream = ? ORDER BY seq LIMIT 1',
+            );
+            const remove = this.stmt('DELETE FROM messages WHERE stream = ? AND seq = ?');
+            while (position.bytes + size > spec.maxBytes) {
+              const row = oldest.get(spec.name) as { seq: number; size: number } | undefined;
+              if (row === undefined) break;
+              remove.run(spec.name, row.seq);
+              position.bytes -= row.size;
+            }
+          }
+          const seq = position.lastSeq + 1;
+          insertMessage.run(
+            spec.name,
+            seq,
+            message.subject,
+            JSON.stringify(message.headers),
+            Buffer.from(message.payload),
+            now,
+          );
+          insertId.run(spec.name, message.msgId, seq, now);
+          position.lastSeq = seq;
+          position.bytes = Math.max(0, position.bytes) + size;
+          return { stream: spec.name, seq, duplicate: false };
+        });
+        const update = this.stmt('UPDATE streams SET last_seq = ?, bytes = ? WHERE name = ?');
+        for (const [name, position] of positions) update.run(position.lastSeq, position.bytes, name);
+        return acks;
       })
       .immediate();
   }
