@@ -100,11 +100,11 @@ describe('erasure receipts with the real audit service (mutual TLS, embedded bus
   };
 
   /** Starts an erasure and polls it to the end; `seen` collects every progress value reported while running. */
-  const erase = async (contactId: string, seen: number[] = []): Promise<vaultV1.Operation> => {
+  const erase = async (contactId: string, seen: number[] = [], keep = true): Promise<vaultV1.Operation> => {
     const started = await call<vaultV1.Operation>(
       vaultClient,
       'eraseContact',
-      { tenantId: T, contactId, keepSuppressionTombstone: true },
+      { tenantId: T, contactId, keepSuppressionTombstone: keep },
       tokens.dpo,
       PURPOSE,
     );
@@ -447,10 +447,12 @@ describe('erasure receipts with the real audit service (mutual TLS, embedded bus
     expect(gone.error?.code).toBe(grpc.status.NOT_FOUND);
 
     await audit.start();
-    const resumed = await erase(id);
+    // The retry asks for no suppression tombstone, but the first attempt kept one: the receipt says what was kept.
+    const resumed = await erase(id, [], false);
     expect(resumed).toMatchObject({ operationId: failed.operationId, done: true, errorReason: '', progress: 1 });
     const verified = await verifyErasureReceipt(resumed.result, await keys());
     expect(verified).toMatchObject({ ok: true });
+    expect(payloadOf(resumed.result).kept.map((k) => k.what)).toContain('suppression tombstone');
     // One erasure, one audit entry: the resumed attempt published the first attempt's event again.
     const entries = await eraseEntries(id);
     expect(entries.map((e) => e.entryId)).toEqual([payloadOf(resumed.result).auditEventId]);

@@ -86,6 +86,7 @@ export async function startEraseContact(
     updatedAt: at,
     // A resumed erasure keeps the audit event its first attempt fixed (and may already have published).
     ...(previous?.auditEvent ? { auditEvent: previous.auditEvent } : {}),
+    ...(previous?.erasure ? { erasure: previous.erasure } : {}),
   };
   await deps.operations.save(operation);
   const run = new OperationProgress(deps.operations, operation, now);
@@ -104,7 +105,7 @@ class OperationProgress {
     private readonly now: () => Date,
   ) {}
 
-  async update(change: Partial<Pick<OperationRecord, 'progress' | 'auditEvent'>>): Promise<void> {
+  async update(change: Partial<Pick<OperationRecord, 'progress' | 'auditEvent' | 'erasure'>>): Promise<void> {
     const next = { ...this.current, ...change, updatedAt: this.now() };
     await this.operations.save(next);
     this.current = next;
@@ -132,7 +133,8 @@ async function runErasure(
   const { tenantId, contactId } = input;
   const now = deps.now ?? (() => new Date());
   const step = (progress: number): Promise<void> => run.update({ progress });
-  let suppressionKept = false;
+  // A resumed erasure reports what its first attempt kept (recorded before that attempt shredded the key).
+  let suppressionKept = run.current.erasure?.suppressionKept ?? false;
   let erasedAt: Date;
   const tombstone = await deps.contacts.tombstone(tenantId, contactId);
   if (tombstone) {
@@ -159,7 +161,7 @@ async function runErasure(
           if (!(err instanceof KeyNotFoundError)) throw err;
         }
       }
-      await step(0.2);
+      await run.update({ progress: 0.2, erasure: { suppressionKept } });
       // 2. The ledger entry first: a crash after the shred must still be re-applied after a key-store restore.
       await deps.erasures.appendLedger({ tenantId, contactId, erasureId, erasedAt });
       // 3. Crypto-shred: without the data key, no copy of the record (backups included) can be decrypted.
@@ -224,7 +226,7 @@ async function runErasure(
     kept: [
       { what: 'tombstone', holds: 'tenant id, contact id, erasure id, erasure time' },
       { what: 'erasure ledger entry', holds: 'tenant id, contact id, erasure id, erasure time' },
-      ...(suppressionKept || (tombstone !== undefined && input.keepSuppressionTombstone)
+      ...(suppressionKept
         ? [
             {
               what: 'suppression tombstone',

@@ -42,6 +42,11 @@ export interface OperationRecord {
   readonly auditEvent?: OperationAuditEvent;
   /** Rotation: where it stands (internal). */
   readonly rotation?: RotationState;
+  /**
+   * Erasure: whether it kept a suppression tombstone, saved before the data key is shredded (internal), so a resumed
+   * erasure's receipt states what was really kept, whatever the retry asks for.
+   */
+  readonly erasure?: { readonly suppressionKept: boolean };
 }
 
 /** Where operations are kept so GetOperation can answer after the call that started them returned. */
