@@ -121,8 +121,12 @@ export class OutboxRelay<K = unknown> {
       if (this.stopping) break;
       if (relayed === 0)
         await new Promise<void>((resolve) => {
-          this.wakeUp = resolve;
-          setTimeout(resolve, poll);
+          const timer = setTimeout(resolve, poll);
+          // A stop wakes the loop at once and clears the timer, so a stopped relay holds no process open.
+          this.wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
     }
   }
