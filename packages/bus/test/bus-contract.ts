@@ -382,6 +382,19 @@ export function runBusContract(makeHarness: (dir: TempDir, durablePrefix: string
   });
 
   it('consumeBatches acks a batch, dead-letters only the poison in it and retries only the failing one', async () => {
+    // How a burst splits into batches is up to the transport (a TLS cluster may hand the five events over in
+    // several reads), so the scenario is run again, on fresh events, until the poison shares its batch.
+    for (let attempt = 1; ; attempt++) {
+      const poisonBatch = await poisonInABatch();
+      if (poisonBatch.length > 1 || attempt === 3) {
+        expect(poisonBatch.length).toBeGreaterThan(1);
+        return;
+      }
+    }
+  });
+
+  /** Runs the poison/flaky batch scenario once; returns the batch the poison arrived in. */
+  async function poisonInABatch(): Promise<ReceivedEvent[]> {
     const tenant = tenantId();
     const events = [1, 2, 3, 4, 5].map((v) => vaultEvent(tenant, `c-${v}`, 1, `m${v}`));
     const acks = await vault.publishMany(events);
@@ -419,16 +432,16 @@ export function runBusContract(makeHarness: (dir: TempDir, durablePrefix: string
         .filter((e) => e.id === id)
         .map((e) => e.deliveries);
     expect(events.map((e) => deliveries(e.id))).toEqual([[1], [1], [1], [1, 2], [1]]);
-    // The poison sat in a batch with others, and only it was dead-lettered.
+    // Only the poison was dead-lettered.
     const poisonBatch = batches.find((b) => b.some((e) => e.id === poison.id))!;
-    expect(poisonBatch.length).toBeGreaterThan(1);
     expect(await harness.deadLetters(deadLetterSubject('dispatch', durable))).toHaveLength(1);
     // Batches are in stream order and never empty.
     for (const b of batches) {
       expect(b.length).toBeGreaterThan(0);
       expect(b.map((e) => e.streamSeq)).toEqual([...b.map((e) => e.streamSeq)].sort((x, y) => x - y));
     }
-  });
+    return poisonBatch;
+  }
 
   it('consumeBatches: a thrown handler error retries the whole batch, then dead-letters at maxDeliver', async () => {
     const tenant = tenantId();
