@@ -6,52 +6,26 @@
  */
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { openDevTokenIssuer } from '@sealpost/access';
 import { LocalEd25519Signer } from '@sealpost/audit';
 import { localReceiptPublicJwk, verifyErasureReceipt } from '@sealpost/contact-vault';
 import { auditV1, vaultV1 } from '@sealpost/proto';
 import { waitFor } from '@sealpost/testkit';
-import { startRunner, type RunnerProcess } from './support/runner-process';
-
-type Unary = (
-  request: unknown,
-  metadata: grpc.Metadata,
-  callback: (e: grpc.ServiceError | null, r: never) => void,
-) => void;
-
-function caller(client: grpc.Client) {
-  return <T>(method: string, request: unknown, token: string, extra: Record<string, string> = {}): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const metadata = new grpc.Metadata();
-      metadata.set('authorization', `Bearer ${token}`);
-      for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
-      const fn = (client as unknown as Record<string, Unary>)[method]!;
-      fn.call(client, request, metadata, (error, response: T) => (error ? reject(error) : resolve(response)));
-    });
-}
+import { caller, runnerClients, startRunner, type RunnerProcess } from './support/runner-process';
 
 describe('an erasure through the runner carries a verifiable audit proof', () => {
   let runner: RunnerProcess;
   let vault: grpc.Client;
   let audit: grpc.Client;
-  const tokens: Record<string, string> = {};
+  let tokens: Record<string, string>;
 
   beforeAll(async () => {
     // Tree heads every second (audit configuration), so the erasure does not wait for the default minute.
     runner = await startRunner({ SEALPOST_AUDIT_STH_EVERY_SECONDS: '1' });
-    const endpoints = runner.endpoints();
-    vault = new (grpc.makeGenericClientConstructor(vaultV1.ContactVaultService, 'ContactVault'))(
-      endpoints.services['contact-vault']!.grpc,
-      runner.mtls(),
-    );
-    audit = new (grpc.makeGenericClientConstructor(auditV1.AuditLogService, 'AuditLog'))(
-      endpoints.services.audit!.grpc,
-      runner.mtls(),
-    );
-    const issuer = await openDevTokenIssuer({ dir: path.join(runner.dataDir, 'dev-identity'), mode: 'embedded' });
-    tokens.admin = await issuer.issue({ tenant: 'acme', role: 'admin', subject: 'op-admin' });
-    tokens.dpo = await issuer.issue({ tenant: 'acme', role: 'dpo', subject: 'op-dpo-3', mfa: true });
-    tokens.auditor = await issuer.issue({ tenant: 'acme', role: 'auditor', subject: 'op-auditor' });
+    ({ vault, audit, tokens } = await runnerClients(runner, {
+      admin: { role: 'admin', subject: 'op-admin' },
+      dpo: { role: 'dpo', subject: 'op-dpo-3', mfa: true },
+      auditor: { role: 'auditor', subject: 'op-auditor' },
+    }));
   }, 40_000);
 
   afterAll(() => {

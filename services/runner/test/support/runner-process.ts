@@ -5,6 +5,8 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { openDevTokenIssuer } from '@sealpost/access';
+import { auditV1, vaultV1 } from '@sealpost/proto';
 import { waitFor } from '@sealpost/testkit';
 import type { EndpointsFile } from '../../src/endpoints';
 
@@ -74,4 +76,47 @@ export async function startRunner(env: Record<string, string> = {}): Promise<Run
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+type Unary = (
+  request: unknown,
+  metadata: grpc.Metadata,
+  callback: (e: grpc.ServiceError | null, r: never) => void,
+) => void;
+
+/** A unary call on a generic client with an operator token (and extra metadata such as a purpose). */
+export function caller(client: grpc.Client) {
+  return <T>(method: string, request: unknown, token: string, extra: Record<string, string> = {}): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${token}`);
+      for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
+      const fn = (client as unknown as Record<string, Unary>)[method]!;
+      fn.call(client, request, metadata, (error, response: T) => (error ? reject(error) : resolve(response)));
+    });
+}
+
+/**
+ * Vault and audit clients over the runner's mutual TLS, and operator tokens for tenant `acme` from the dev issuer
+ * whose JWKS the runner's services trust: `roles` maps a token name to its role, subject and MFA.
+ */
+export async function runnerClients(
+  runner: RunnerProcess,
+  roles: Record<string, { role: string; subject: string; mfa?: boolean }>,
+): Promise<{ vault: grpc.Client; audit: grpc.Client; tokens: Record<string, string> }> {
+  const endpoints = runner.endpoints();
+  const vault = new (grpc.makeGenericClientConstructor(vaultV1.ContactVaultService, 'ContactVault'))(
+    endpoints.services['contact-vault']!.grpc,
+    runner.mtls(),
+  );
+  const audit = new (grpc.makeGenericClientConstructor(auditV1.AuditLogService, 'AuditLog'))(
+    endpoints.services.audit!.grpc,
+    runner.mtls(),
+  );
+  const issuer = await openDevTokenIssuer({ dir: path.join(runner.dataDir, 'dev-identity'), mode: 'embedded' });
+  const tokens: Record<string, string> = {};
+  for (const [name, { role, subject, mfa }] of Object.entries(roles)) {
+    tokens[name] = await issuer.issue({ tenant: 'acme', role, subject, ...(mfa ? { mfa } : {}) });
+  }
+  return { vault, audit, tokens };
 }
