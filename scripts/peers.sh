@@ -196,7 +196,9 @@ wait_ready() {
   shift 2
   local deadline=$((SECONDS + READY_TIMEOUT))
   until "$@" >/dev/null 2>&1; do
-    if [[ -n "$prog" ]] && ! running_pid "$name" "$prog" >/dev/null; then
+    # Alive is enough here: right after start_bg the pid may still be the forked shell that has not yet exec'd
+    # PROG, so running_pid's command-line check would report a healthy start as an exit.
+    if [[ -n "$prog" ]] && ! kill -0 "$(cat "$PEERS_DIR/$name.pid" 2>/dev/null)" 2>/dev/null; then
       log "$name exited; last lines of $LOGS/$name.log:"
       tail -n 15 "$LOGS/$name.log" | sed 's/^/    /' >&2
       return 1
