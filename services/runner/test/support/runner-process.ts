@@ -55,7 +55,11 @@ export async function startRunner(env: Record<string, string> = {}): Promise<Run
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await waitFor('endpoints.json', () => existsSync(path.join(dataDir, 'endpoints.json')), { timeoutMs: 30_000 });
+  // The banner's last line is printed after endpoints.json is written: waiting for it means both are there.
+  await waitFor('the start banner', () => output.includes('Ctrl-C stops.') || child.exitCode !== null, {
+    timeoutMs: 30_000,
+  });
+  if (!existsSync(path.join(dataDir, 'endpoints.json'))) throw new Error(`runner did not start:\n${output}`);
   const endpoints = (): EndpointsFile => JSON.parse(readFileSync(path.join(dataDir, 'endpoints.json'), 'utf8'));
   return {
     dataDir,
