@@ -6,6 +6,7 @@
 import { connectServiceBus, type ServiceBus } from '@sealpost/bus';
 import { loadConfig, type SealpostConfig, type ServiceName } from '@sealpost/config';
 import { createLogger, type Logger } from '@sealpost/telemetry';
+import { errorCode } from '@sealpost/telemetry';
 
 export interface RunningServiceHandle {
   stop(drainMs: number): Promise<void>;
@@ -19,7 +20,7 @@ export type StartService = (deps: {
 
 export function runServiceProcess(service: ServiceName, start: StartService): void {
   const fail = (msg: string, err: unknown): never => {
-    const code = err instanceof Error ? String((err as { code?: unknown }).code ?? err.name) : 'error';
+    const code = errorCode(err);
     const message = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${JSON.stringify({ level: 'fatal', service, msg, code, message })}\n`);
     process.exit(1);

@@ -55,4 +55,5 @@ export {
 } from './windowed-counter';
 export { MemoryWindowedCounterStore } from './windowed-counter-memory';
 export { SqliteWindowedCounterStore } from './windowed-counter-sqlite';
+export { WalCheckpointer, type WalCheckpointerOptions } from './sqlite/wal-checkpointer';
 export { MongoWindowedCounterStore, type MongoWindowedCounterStoreOptions } from './windowed-counter-mongo';

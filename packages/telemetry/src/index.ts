@@ -1,6 +1,6 @@
 /** `@sealpost/telemetry`: OpenTelemetry start-up, metrics table, trace propagation and the redacting logger. */
 export { TelemetryError } from './errors';
-export { createLogger, type Logger, type LoggerOptions } from './logger';
+export { createLogger, errorCode, type Logger, type LoggerOptions } from './logger';
 export {
   METRICS,
   METRIC_NAMES,

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger } from './logger';
+import { createLogger, errorCode } from './logger';
 
 // Canaries: if any of these shows up in a log line, personal data or a secret leaked.
 const EMAIL = 'canary.jane@example.com';
@@ -179,5 +179,15 @@ describe('createLogger', () => {
     logger.info('hidden');
     logger.warn('shown');
     expect(lines).toHaveLength(1);
+  });
+});
+
+describe('errorCode', () => {
+  it('names an error by its code or class, never by its message (which may quote input)', () => {
+    const coded = Object.assign(new Error('jane@example.com is taken'), { code: 'DEDUPE_CONFLICT' });
+    expect(errorCode(coded)).toBe('DEDUPE_CONFLICT');
+    expect(errorCode(new TypeError('bad phone +447911123456'))).toBe('TypeError');
+    expect(errorCode('jane@example.com')).toBe('error');
+    expect(errorCode(undefined, 'unknown')).toBe('unknown');
   });
 });

@@ -4,6 +4,14 @@ import { REDACTED, redactDeep, safeError, safeRequest, scrubText } from './redac
 
 export type { Logger } from 'pino';
 
+/**
+ * What a log line may say of an error: its `code` (e.g. `SQLITE_BUSY`, `AUDIT_UNAVAILABLE`) or class name, never
+ * its message, which may quote input.
+ */
+export function errorCode(error: unknown, fallback = 'error'): string {
+  return error instanceof Error ? String((error as { code?: unknown }).code ?? error.name) : fallback;
+}
+
 export interface LoggerOptions {
   /** Service name; logged as `service: sealpost-<service>`. */
   readonly service: string;

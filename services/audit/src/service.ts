@@ -14,7 +14,7 @@ import type { SealpostConfig, StoreConfig } from '@sealpost/config';
 import { auditEventsV1, auditV1 } from '@sealpost/proto';
 import { boundEndpoint, createGrpcServer } from '@sealpost/server';
 import { type LeaseStore, MongoLeaseStore, SqliteLeaseStore, connectMongo, newLeaseHolderId } from '@sealpost/storage';
-import type { Logger } from '@sealpost/telemetry';
+import { errorCode, type Logger } from '@sealpost/telemetry';
 import { createAuditLogHandlers } from './adapters/grpc/audit-log-handlers';
 import { MongoAuditLogStore } from './adapters/mongo/mongo-audit-log-store';
 import { KmsEs256Signer } from './adapters/signing/kms-es256-signer';
@@ -103,10 +103,10 @@ interface OpenedStore {
   readonly leases: LeaseStore;
 }
 
-async function openStore(config: StoreConfig): Promise<OpenedStore> {
+async function openStore(config: StoreConfig, onError: (error: unknown) => void): Promise<OpenedStore> {
   if (config.kind === 'sqlite') {
     mkdirSync(path.dirname(config.file), { recursive: true });
-    const store = SqliteAuditLogStore.open(config.file);
+    const store = SqliteAuditLogStore.open(config.file, { onError });
     // Same database: the lease and the log it fences commit on one SQLite file.
     return { store, leases: new SqliteLeaseStore(store.db) };
   }
@@ -181,7 +181,9 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
     jwks: config.auth.jwks.kind === 'url' ? { url: config.auth.jwks.url } : { file: config.auth.jwks.file },
   });
 
-  const { store, leases } = await openStore(config.store);
+  const { store, leases } = await openStore(config.store, (err) =>
+    logger?.warn({ where: 'checkpoint', code: errorCode(err) }, 'audit service error'),
+  );
   const cleanups: (() => Promise<void>)[] = [() => store.close()];
   const unwind = async (): Promise<void> => {
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
@@ -189,8 +191,7 @@ export async function startAuditService(options: AuditServiceOptions): Promise<R
   try {
     await bus.ensureStreams();
     const report = (err: unknown, where: string): void => {
-      const code = err instanceof Error ? String((err as { code?: unknown }).code ?? err.name) : 'error';
-      logger?.warn({ where, code }, 'audit service error');
+      logger?.warn({ where, code: errorCode(err) }, 'audit service error');
     };
 
     const metrics = new AuditMetrics(AUDIT_APPENDER_LEASE);

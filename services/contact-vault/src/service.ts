@@ -31,13 +31,14 @@ import {
   SqliteIdempotencyStore,
   SqliteLeaseStore,
   SqliteWindowedCounterStore,
+  WalCheckpointer,
   connectMongo,
   newLeaseHolderId,
   type IdempotencyStore,
   type LeaseStore,
   type WindowedCounterStore,
 } from '@sealpost/storage';
-import type { Logger } from '@sealpost/telemetry';
+import { errorCode, type Logger } from '@sealpost/telemetry';
 import { BusAuditPublisher } from './adapters/bus/bus-audit-publisher';
 import { createContactVaultHandlers } from './adapters/grpc/contact-vault-handlers';
 import { grpcAuditProofsOf } from './adapters/grpc/grpc-audit-proofs';
@@ -148,9 +149,13 @@ async function mongoUrl(config: Extract<StoreConfig, { kind: 'mongo' }>): Promis
 
 /**
  * Opens the contact store and the key store. SQLite: `<dataDir>/contact-vault.sqlite` and
- * `<dataDir>/contact-vault-keys.sqlite`; MongoDB: the configured database and `<database>_keys`.
+ * `<dataDir>/contact-vault-keys.sqlite`, each checkpointed by a worker thread (see `WalCheckpointer`; `onError`
+ * hears of its failures); MongoDB: the configured database and `<database>_keys`.
  */
-export async function openVaultStores(config: SealpostConfig): Promise<OpenedVaultStores> {
+export async function openVaultStores(
+  config: SealpostConfig,
+  options: { readonly onError?: (error: unknown, where: string) => void } = {},
+): Promise<OpenedVaultStores> {
   const store = config.store;
   if (store.kind === 'sqlite') {
     mkdirSync(path.dirname(store.file), { recursive: true, mode: 0o700 });
@@ -167,6 +172,10 @@ export async function openVaultStores(config: SealpostConfig): Promise<OpenedVau
       contactDb.close();
       throw err;
     }
+    // A bulk import's commits then only append to the WAL; the copy into the database file happens beside them.
+    const checkpointers = [contactDb, keyDb].map((db) =>
+      WalCheckpointer.start(db, db.name, { onError: (error) => options.onError?.(error, 'checkpoint') }),
+    );
     return {
       contacts: new SqliteContactRepository(contactDb),
       indexEntries: new SqliteIndexEntryRepository(contactDb),
@@ -180,6 +189,7 @@ export async function openVaultStores(config: SealpostConfig): Promise<OpenedVau
       inventory: new SqliteKeyInventory(keyDb),
       importBatch: new SqliteImportBatchWriter(contactDb, keyDb),
       async close() {
+        await Promise.all(checkpointers.map((c) => c.stop()));
         contactDb.close();
         keyDb.close();
       },
@@ -398,7 +408,9 @@ export async function startContactVaultService(
   const kms = await createKeyManagementService({ mode: config.mode, kms: settings });
 
   const signer = await openReceiptSigner(config);
-  const stores = await openVaultStores(config);
+  const stores = await openVaultStores(config, {
+    onError: (err, where) => logger?.warn({ where, code: errorCode(err) }, 'contact vault error'),
+  });
   const keys = new KeyHierarchy({ kms, kmsKeyIdFor: keyIdFor, tenantKeys: stores.tenantKeys });
   const cleanups: (() => Promise<void>)[] = [() => stores.close(), async () => keys.clear()];
   const unwind = async (): Promise<void> => {
@@ -407,8 +419,7 @@ export async function startContactVaultService(
   try {
     await bus.ensureStreams();
     const report = (err: unknown, where: string): void => {
-      const code = err instanceof Error ? String((err as { code?: unknown }).code ?? err.name) : 'error';
-      logger?.warn({ where, code }, 'contact vault error');
+      logger?.warn({ where, code: errorCode(err) }, 'contact vault error');
     };
     const deps = createVaultDeps({ stores, keys, policies: options.policies ?? tenantPoliciesOf(config) });
     // Erasure receipts cite the audit entry's signed inclusion proof, asked of the audit service (dialled lazily).

@@ -4,6 +4,7 @@
  * Several service handles share one `EmbeddedBus`; other processes may open the same file.
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { WalCheckpointer } from '@sealpost/storage';
 import { BusMetrics } from '../bus-metrics';
 import { resolveConsumeOptions, type RawDelivery, type ResolvedConsumeOptions } from '../delivery-policy';
 import { DEFAULT_MAX_PAYLOAD_BYTES, envelopeToHeaders, validateEnvelope } from '../envelope';
@@ -24,7 +25,7 @@ import { mayPublish, type ServiceName } from '../topology';
 import { startProducerSpan } from '../trace';
 import { GroupCommit } from './group-commit';
 import { SqliteBusStore, type StoredMessage } from './sqlite-bus-store';
-import { WalCheckpointer } from './wal-checkpointer';
+import { errorCode } from '@sealpost/telemetry';
 
 export interface EmbeddedBusOptions {
   readonly streams?: StreamSettings;
@@ -50,8 +51,9 @@ export interface EmbeddedBusOptions {
 const DEFAULT_WAKE_DELAY_MS = 10;
 
 const defaultReporter: BusErrorReporter = (error, where) => {
-  const code = error instanceof Error ? ((error as { code?: unknown }).code ?? error.name) : 'unknown';
-  process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'bus error', where, code: String(code) })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'warn', msg: 'bus error', where, code: errorCode(error, 'unknown') })}\n`,
+  );
 };
 
 /** One bus file shared by all services of the process. */

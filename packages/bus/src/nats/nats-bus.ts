@@ -42,6 +42,7 @@ import { startProducerSpan } from '../trace';
 import { PipelinedPublisher } from './pipelined-publisher';
 import { PullStream, type PulledMessage } from './pull-stream';
 import { toNatsConnectOptions, type NatsConnectionSettings } from './connection-options';
+import { errorCode } from '@sealpost/telemetry';
 
 export interface NatsBusOptions {
   readonly service: ServiceName;
@@ -58,8 +59,9 @@ export interface NatsBusOptions {
 }
 
 const defaultReporter: BusErrorReporter = (error, where) => {
-  const code = error instanceof Error ? ((error as { code?: unknown }).code ?? error.name) : 'unknown';
-  process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'bus error', where, code: String(code) })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'warn', msg: 'bus error', where, code: errorCode(error, 'unknown') })}\n`,
+  );
 };
 
 /** A bus handle for one service over one NATS connection. */

@@ -13,6 +13,7 @@ import { sealpostMetrics, type BoundCounter, type BoundRecord } from '@sealpost/
 import type { BusErrorReporter, EventBatchPublisher, EventPublisher, PublishAck } from '../port';
 import { fromOutboxEntry } from './outbox-entry';
 import type { OutboxSource, PendingDocument, PublishedEvent } from './outbox-source';
+import { errorCode } from '@sealpost/telemetry';
 
 export interface OutboxRelayOptions<K = unknown> {
   readonly source: OutboxSource<K>;
@@ -57,8 +58,9 @@ interface Pass {
 }
 
 const defaultReporter: BusErrorReporter = (error, where) => {
-  const code = error instanceof Error ? ((error as { code?: unknown }).code ?? error.name) : 'unknown';
-  process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'outbox relay error', where, code: String(code) })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'warn', msg: 'outbox relay error', where, code: errorCode(error, 'unknown') })}\n`,
+  );
 };
 
 export class OutboxRelay<K = unknown> {

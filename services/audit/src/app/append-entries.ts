@@ -24,6 +24,7 @@ import {
 } from '@sealpost/audit-format';
 import { type Frontier, appendLeaves, frontierFromStore, frontierRoot } from '../domain';
 import { type AuditLogStore, AuditStoreError, type LogHead, type NewLeaf } from '../ports/audit-log-store';
+import { errorCode } from '@sealpost/telemetry';
 
 export const AUDIT_APPENDER_DURABLE = 'audit-appender';
 export const AUDIT_APPENDER_LEASE = 'audit-appender';
@@ -347,8 +348,9 @@ export class AuditAppender {
   private report(err: unknown, where: string): void {
     if (this.opts.onError) this.opts.onError(err, where);
     else {
-      const code = err instanceof Error ? ((err as { code?: unknown }).code ?? err.name) : 'error';
-      process.stderr.write(`${JSON.stringify({ level: 'warn', msg: 'audit appender', where, code: String(code) })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ level: 'warn', msg: 'audit appender', where, code: errorCode(err) })}\n`,
+      );
     }
   }
 }

@@ -1,4 +1,4 @@
-import { type SqliteDatabase, type SqliteMigration, openSqlite } from '@sealpost/storage';
+import { type SqliteDatabase, type SqliteMigration, WalCheckpointer, openSqlite } from '@sealpost/storage';
 import { emptyRoot } from '@sealpost/audit-format';
 import { type NodeId, flatIndex } from '../../domain';
 import {
@@ -103,6 +103,7 @@ export class SqliteAuditLogStore implements AuditLogStore {
   private constructor(
     readonly db: SqliteDatabase,
     private readonly ownsDb: boolean,
+    private readonly checkpointer?: WalCheckpointer,
   ) {
     this.st = {
       head: db.prepare<[], HeadRow>('SELECT size, root, token FROM audit_head WHERE id = 1'),
@@ -188,9 +189,13 @@ export class SqliteAuditLogStore implements AuditLogStore {
     };
   }
 
-  /** Opens (and migrates) the audit log in `file`. */
-  static open(file: string): SqliteAuditLogStore {
-    return new SqliteAuditLogStore(openSqlite(file, { migrations: AUDIT_SQLITE_MIGRATIONS }), true);
+  /**
+   * Opens (and migrates) the audit log in `file`, checkpointed by a worker thread so no append waits for a
+   * checkpoint (`onError` hears of the worker's failures; SQLite checkpoints by itself again if it dies).
+   */
+  static open(file: string, options: { readonly onError?: (error: unknown) => void } = {}): SqliteAuditLogStore {
+    const db = openSqlite(file, { migrations: AUDIT_SQLITE_MIGRATIONS });
+    return new SqliteAuditLogStore(db, true, WalCheckpointer.start(db, file, options));
   }
 
   private headNow(): LogHead {
@@ -459,6 +464,7 @@ export class SqliteAuditLogStore implements AuditLogStore {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     if (this.ownsDb && this.db.open) this.db.close();
   }
 }

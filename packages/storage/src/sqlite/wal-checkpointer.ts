@@ -1,10 +1,11 @@
 /**
- * WAL checkpoints of the bus file, run by a worker thread on its own connection instead of inside commits.
+ * WAL checkpoints of a SQLite file, run by a worker thread on its own connection instead of inside commits.
  *
  * SQLite checkpoints in the commit that takes the WAL past 1,000 pages: on the event loop, inside whichever
- * publish or fetch crossed the line. That commit then copies the pages into the database file and fsyncs it —
- * 5 to 40 ms on the machines measured, once every ~100 publishes — and the publisher waiting for its ack (a
- * reveal, whose answer waits for the audit event's ack) pays all of it. Here the main connection's
+ * write crossed the line. That commit then copies the pages into the database file and fsyncs it — 5 to 40 ms on
+ * the machines measured — and whoever waits for that write pays all of it: a publisher waiting for its ack (a
+ * reveal, whose answer waits for the audit event's ack), or a bulk import, which stalls on every such commit
+ * while it could be preparing its next batch. Here the main connection's
  * auto-checkpoint is off while a worker runs PASSIVE checkpoints, which never block writers or readers. Commits
  * keep synchronous=FULL: a commit is durable once its WAL frames are fsynced, checkpointed or not.
  *
