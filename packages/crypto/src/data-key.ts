@@ -1,7 +1,8 @@
-import { createCipheriv, createDecipheriv, randomBytes, randomFillSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { DecryptionError } from './errors';
 import { assertId, writeLengthPrefixedId } from './ids';
 import type { DataKey, TenantKek, WrappedDataKey } from './keys';
+import { randomPool } from './random-pool';
 
 /**
  * Wrapped data key format (version 1), 61 bytes:
@@ -71,8 +72,8 @@ export class InMemoryDataKeyStore implements DataKeyStore {
 
 /** A fresh random 256-bit data key with a random 128-bit id. */
 export function generateDataKey(): DataKey {
-  // One RNG call for id and key: independent bytes either way, and each call has a fixed cost.
-  const bytes = randomBytes(DATA_KEY_ID_BYTES + KEY_BYTES);
+  // One draw for id and key: independent CSPRNG bytes either way.
+  const bytes = randomPool.fill(Buffer.allocUnsafeSlow(DATA_KEY_ID_BYTES + KEY_BYTES));
   return {
     dataKeyId: bytes.toString('base64url', 0, DATA_KEY_ID_BYTES),
     key: bytes.subarray(DATA_KEY_ID_BYTES),
@@ -84,8 +85,8 @@ export function wrapDataKey(kek: TenantKek, contactId: string, dataKey: DataKey)
   const aad = wrapAad(kek.tenantId, contactId, kek.version, dataKey.dataKeyId);
   const wrapped = Buffer.allocUnsafe(WRAPPED_BYTES);
   wrapped[0] = WRAP_VERSION;
-  // The fresh nonce goes straight into place (randomFillSync is the call randomBytes makes).
-  const nonce = randomFillSync(wrapped.subarray(1, 1 + NONCE_BYTES));
+  // The fresh nonce goes straight into place.
+  const nonce = randomPool.fill(wrapped.subarray(1, 1 + NONCE_BYTES));
   const cipher = createCipheriv('aes-256-gcm', kek.key, nonce);
   cipher.setAAD(aad);
   const body = cipher.update(dataKey.key);

@@ -94,3 +94,4 @@ export {
 export { LocalEd25519JwsSigner } from './jws/local-ed25519-jws-signer';
 export { KmsEs256JwsSigner } from './jws/kms-es256-jws-signer';
 export { verifyCompactJws } from './jws/verify-jws';
+export { RandomPool, randomPool } from './random-pool';

@@ -1,10 +1,11 @@
-import { createCipheriv, createDecipheriv, randomFillSync, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type KeyObject } from 'node:crypto';
 
 /** A 256-bit AES key as bytes or as a KeyObject. */
 export type AesKey = Buffer | KeyObject;
 import { DATA_KEY_ID_BYTES, writeDataKeyId } from './data-key';
 import { DecryptionError } from './errors';
 import { assertId, writeLengthPrefixedId } from './ids';
+import { randomPool } from './random-pool';
 
 /**
  * Encrypted contact record, format version 1. One AES-256-GCM call over all of a contact's fields:
@@ -15,8 +16,8 @@ import { assertId, writeLengthPrefixedId } from './ids';
  *   17      4     KEK version that wrapped the data key at write time (uint32 BE)
  *   21      1     field count n (1..64)
  *   22      …     n × [name length (1 byte)][name, ASCII [a-z][a-z0-9_]*], names sorted ascending
- *   h       12    nonce (fresh from the CSPRNG on every write — randomFillSync straight into the record, the
- *                 call randomBytes makes; never a counter or derived)
+ *   h       12    nonce (fresh from the CSPRNG on every write, drawn through `randomPool` straight into the
+ *                 record; never a counter or derived)
  *   h+12    16    GCM tag
  *   h+28    …     ciphertext of n × [value length (uint32 BE)][value, UTF-8], in header name order
  *
@@ -85,7 +86,7 @@ export function sealRecord(
     const bodyAt = tagAt + TAG_BYTES;
     const record = Buffer.allocUnsafe(bodyAt + length);
     writeHeader(record, recordKey.dataKeyId, recordKey.kekVersion, fieldList);
-    const nonce = randomFillSync(record.subarray(headerLength, tagAt));
+    const nonce = randomPool.fill(record.subarray(headerLength, tagAt));
     const cipher = createCipheriv('aes-256-gcm', recordKey.key, nonce);
     cipher.setAAD(recordAad(binding, record, headerLength));
     const body = cipher.update(scratch.subarray(0, length));
