@@ -56,6 +56,7 @@ import {
 } from './adapters/mongo/mongo-key-store';
 import { SqliteContactRepository } from './adapters/sqlite/sqlite-contact-repository';
 import { openSqliteContactStore } from './adapters/sqlite/sqlite-contact-store';
+import { WorkerFieldNormalizer } from './adapters/worker/worker-field-normalizer';
 import { SqliteImportBatchWriter } from './adapters/sqlite/sqlite-import-batch-writer';
 import { SqliteIndexEntryRepository } from './adapters/sqlite/sqlite-index-entry-repository';
 import {
@@ -421,7 +422,13 @@ export async function startContactVaultService(
     const report = (err: unknown, where: string): void => {
       logger?.warn({ where, code: errorCode(err) }, 'contact vault error');
     };
-    const deps = createVaultDeps({ stores, keys, policies: options.policies ?? tenantPoliciesOf(config) });
+    // Bulk imports normalise their next batch on a worker thread while the current one is written.
+    const normalizer = new WorkerFieldNormalizer((err) => report(err, 'normalizer'));
+    cleanups.push(() => normalizer.close());
+    const deps: VaultDeps = {
+      ...createVaultDeps({ stores, keys, policies: options.policies ?? tenantPoliciesOf(config) }),
+      normalizer,
+    };
     // Erasure receipts cite the audit entry's signed inclusion proof, asked of the audit service (dialled lazily).
     const auditProofs = grpcAuditProofsOf(config);
     cleanups.push(async () => auditProofs.close());
@@ -522,6 +529,7 @@ export async function startContactVaultService(
           auditProofs.close();
           await relay.stop();
           await operationRelay.stop();
+          await normalizer.close();
           keys.clear();
           await stores.close();
         })();

@@ -12,7 +12,8 @@ import { describeRepositoryContract } from '@sealpost/storage/testing';
 import { BusAuditPublisher } from '../src/adapters/bus/bus-audit-publisher';
 import { findContacts } from '../src/app/find-contacts';
 import { getContact } from '../src/app/get-contact';
-import { importContacts, type ImportRow, type ImportRowResult } from '../src/app/import-contacts';
+import { importContacts, type ImportOptions, type ImportRow, type ImportRowResult } from '../src/app/import-contacts';
+import { WorkerFieldNormalizer } from '../src/adapters/worker/worker-field-normalizer';
 import { listContacts } from '../src/app/list-contacts';
 import { revealContact } from '../src/app/reveal-contact';
 import { upsertContact } from '../src/app/upsert-contact';
@@ -24,6 +25,7 @@ import { mongoVault, sqliteVault, type VaultCtx } from './support/vault-stores';
 
 const T1 = 't-acme';
 const T2 = 't-globex';
+const T3 = 't-initech';
 const OPERATOR = { kind: 'operator' as const, id: 'op-17' };
 
 interface Ctx extends VaultCtx {
@@ -482,7 +484,7 @@ describeRepositoryContract<Ctx>(
           ['bob@example.com', '', 'Bob'], // updated B
         ],
       ];
-      const run = async (tenantId: string, deps: VaultDeps) => {
+      const run = async (tenantId: string, deps: VaultDeps, options: ImportOptions = {}) => {
         const out: ImportRowResult[][] = [];
         for (const rows of batches) {
           const input = rows.map(([email, phone, name], i) => ({
@@ -490,7 +492,7 @@ describeRepositoryContract<Ctx>(
             row: String(i + 2),
             fields: { email, phone, name },
           }));
-          out.push(await collect(importContacts(deps, asRows(input))));
+          out.push(await collect(importContacts(deps, asRows(input), options)));
         }
         // A second run of everything changes nothing.
         for (const rows of batches) {
@@ -499,7 +501,7 @@ describeRepositoryContract<Ctx>(
             row: String(i + 2),
             fields: { email, phone, name },
           }));
-          out.push(await collect(importContacts(deps, asRows(input))));
+          out.push(await collect(importContacts(deps, asRows(input), options)));
         }
         const ids = new Map<string, string>();
         const shape = out.map((results) =>
@@ -516,6 +518,14 @@ describeRepositoryContract<Ctx>(
       const { importBatch: _batchWriter, ...rowDeps } = ctx().deps;
       const rowByRow = await run(T2, rowDeps);
       expect(batched).toEqual(rowByRow);
+      // Normalised on a worker thread, one batch ahead (batches of 3, so later rows are normalised before earlier
+      // ones are written): the same results, rejections included.
+      const normalizer = new WorkerFieldNormalizer();
+      try {
+        expect(await run(T3, { ...ctx().deps, normalizer }, { batchSize: 3 })).toEqual(rowByRow);
+      } finally {
+        await normalizer.close();
+      }
       expect(batched.shape[0]!.map((r) => r[1])).toEqual([
         'created',
         'created',

@@ -1,4 +1,10 @@
-import { ContactCipher, type BlindIndex, type DataKeyStore, type WrappedDataKey } from '@sealpost/crypto';
+import {
+  ContactCipher,
+  type BlindIndex,
+  type DataKeyStore,
+  type NormalizationPolicy,
+  type WrappedDataKey,
+} from '@sealpost/crypto';
 import type { EventEnvelope } from '@sealpost/bus';
 import {
   VaultError,
@@ -72,11 +78,50 @@ export async function* importContacts(
     for await (const row of rows) yield await importOne(deps, row);
     return;
   }
-  for await (const batch of batches(rows, options.batchSize ?? DEFAULT_BATCH, options.maxWaitMs ?? DEFAULT_WAIT_MS)) {
-    const results = await importBatch(deps, writer, batch);
-    if (results) yield* results;
-    else for (const row of batch) yield await importOne(deps, row);
+  const source = batches(rows, options.batchSize ?? DEFAULT_BATCH, options.maxWaitMs ?? DEFAULT_WAIT_MS);
+  // One batch ahead: the next batch is gathered and normalised (by `deps.normalizer`, off this thread) while this
+  // one is looked up, sealed and written.
+  const prepare = async (): Promise<{ batch: ImportRow[]; normalized: Promise<PreNormalized> } | undefined> => {
+    const next = await source.next();
+    return next.done ? undefined : { batch: next.value, normalized: preNormalize(deps, next.value) };
+  };
+  let next = prepare();
+  try {
+    for (;;) {
+      const current = await next;
+      if (current === undefined) return;
+      next = prepare();
+      // Rejections of the batch ahead surface when it is awaited; until then they must not count as unhandled.
+      next.catch(() => undefined);
+      const results = await importBatch(deps, writer, current.batch, await current.normalized);
+      if (results) yield* results;
+      else for (const row of current.batch) yield await importOne(deps, row);
+    }
+  } finally {
+    // Not awaited: a read ahead may be waiting for rows a stopped caller will never send; the stop is queued behind it.
+    source.return(undefined).catch(() => undefined);
   }
+}
+
+/** Fields of a batch's rows normalised ahead, where that was done (`undefined`: normalise in line). */
+type PreNormalized = readonly (ContactFields | undefined)[];
+
+async function preNormalize(deps: VaultDeps, batch: readonly ImportRow[]): Promise<PreNormalized> {
+  if (!deps.normalizer) return [];
+  const policies = new Map<string, NormalizationPolicy | undefined>();
+  const policyOf = (tenantId: string): NormalizationPolicy | undefined => {
+    if (!policies.has(tenantId)) {
+      try {
+        assertTenantId(tenantId);
+        policies.set(tenantId, deps.policies.of(tenantId).normalization);
+      } catch {
+        policies.set(tenantId, undefined); // the batch goes row by row, which reports the tenant
+      }
+    }
+    return policies.get(tenantId);
+  };
+  if (batch.some((row) => policyOf(row.tenantId) === undefined)) return [];
+  return deps.normalizer.normalizeMany(batch.map((row) => ({ fields: row.fields, policy: policyOf(row.tenantId)! })));
 }
 
 async function importOne(deps: VaultDeps, row: ImportRow): Promise<ImportRowResult> {
@@ -191,6 +236,7 @@ async function importBatch(
   deps: VaultDeps,
   writer: ImportBatchWriter,
   rows: readonly ImportRow[],
+  normalized: PreNormalized,
 ): Promise<ImportRowResult[] | undefined> {
   const tenantId = rows[0]?.tenantId;
   if (tenantId === undefined) return [];
@@ -212,9 +258,9 @@ async function importBatch(
   const outcomes: { row: ImportRow; result: ImportRowOutcome; contactId: string; err?: unknown }[] = [];
 
   // Normalise and index every row first, so the store is asked once for the whole batch, not once per value.
-  const prepared = rows.map((row): PreparedRow => {
+  const prepared = rows.map((row, i): PreparedRow => {
     try {
-      const fields = normalizeFields(row.fields, policy.normalization);
+      const fields = normalized[i] ?? normalizeFields(row.fields, policy.normalization);
       const requested = indexesOf(indexKeys, fields).sort(
         (a, b) => Number(b.fieldKind === policy.dedupeKey) - Number(a.fieldKind === policy.dedupeKey),
       );

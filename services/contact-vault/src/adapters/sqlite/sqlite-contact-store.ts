@@ -74,6 +74,13 @@ export const CONTACT_STORE_MIGRATIONS: readonly SqliteMigration[] = [
     name: 'operation outbox (key events)',
     up: (db) => ensureSqliteOutbox(db, OPERATION_OUTBOX_TABLE),
   },
+  {
+    version: 4,
+    name: 'drop the unused index of index entries by contact',
+    // Entries are only ever looked up by their value (the contact row lists its own); the index cost every claim
+    // a second B-tree insert and every import commit its pages.
+    up: 'DROP INDEX IF EXISTS index_entries_contact',
+  },
 ];
 
 /** Opens (creating and migrating) the contact store file. */
