@@ -166,6 +166,8 @@ export interface VaultConfig {
   readonly receiptSigningKeyId?: string;
   /** How long an erasure waits for its audit entry's signed inclusion proof before failing AUDIT_UNAVAILABLE. */
   readonly auditProofWaitSeconds: number;
+  /** Rows a bulk import writes per transaction. */
+  readonly importBatchRows: number;
 }
 
 /** One service's validated, deeply frozen configuration. */
@@ -486,6 +488,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
   }
   // Three signing rounds at the default tree-head cadence (60 s): an erasure outlives one missed head.
   const auditProofWaitSeconds = r.read('SEALPOST_VAULT_AUDIT_PROOF_WAIT_SECONDS', wholeNumber(1, 3600)) ?? 180;
+  const importBatchRows = r.read('SEALPOST_VAULT_IMPORT_BATCH_ROWS', wholeNumber(16, 16384)) ?? 4096;
   const vault: VaultConfig = {
     dedupeKey,
     ...(phoneRegion !== undefined && { defaultPhoneRegion: phoneRegion }),
@@ -496,6 +499,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
     retentionSweepEverySeconds,
     ...(receiptSigningKeyId !== undefined && { receiptSigningKeyId }),
     auditProofWaitSeconds,
+    importBatchRows,
   };
 
   // --- operator tokens

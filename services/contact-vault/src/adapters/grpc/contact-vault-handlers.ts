@@ -45,6 +45,8 @@ export interface ContactVaultHandlerDeps extends VaultDeps {
   readonly signer: ReceiptSigner;
   /** Contacts per ResolveRecipients batch (one audit event each); default 100. */
   readonly resolveBatchSize?: number;
+  /** Rows per ImportContacts batch (one transaction per store); default: importContacts' own. */
+  readonly importBatchRows?: number;
   /** Service identity allowed to resolve addresses (checked here as well as in the table); default `dispatch`. */
   readonly resolverService?: string;
   readonly metrics?: VaultMetrics;
@@ -217,7 +219,8 @@ export function createContactVaultHandlers(deps: ContactVaultHandlerDeps): vault
           }
         }
         let results: vaultV1.ImportContactsRowResult[] = [];
-        for await (const result of importContacts(deps, rows())) {
+        const options = deps.importBatchRows !== undefined ? { batchSize: deps.importBatchRows } : {};
+        for await (const result of importContacts(deps, rows(), options)) {
           results.push(result);
           const answered = unanswered[0]!;
           if (results.length < answered.rows) continue;
