@@ -34,6 +34,7 @@ function fromRow(row: EntryRow): IndexEntry {
 export class SqliteIndexEntryRepository implements IndexEntryRepository {
   private readonly insertStmt;
   private readonly findStmt;
+  private readonly findManyStmt;
   private readonly releaseStmt;
 
   constructor(db: SqliteDatabase) {
@@ -42,6 +43,10 @@ export class SqliteIndexEntryRepository implements IndexEntryRepository {
        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     this.findStmt = db.prepare(`SELECT * FROM index_entries WHERE ${KEY_WHERE}`);
+    this.findManyStmt = db.prepare(
+      `SELECT * FROM index_entries WHERE tenant_id = ? AND field_kind = ? AND key_version = ? AND norm_version = ?
+         AND value IN (SELECT value FROM json_each(?))`,
+    );
     this.releaseStmt = db.prepare(`DELETE FROM index_entries WHERE ${KEY_WHERE} AND contact_id = ?`);
   }
 
@@ -60,10 +65,25 @@ export class SqliteIndexEntryRepository implements IndexEntryRepository {
   }
 
   async findMany(keys: readonly IndexKey[]): Promise<IndexEntry[]> {
-    const out: IndexEntry[] = [];
+    // One statement per (tenant, field kind, versions) with every value as a JSON array: SQLite probes the primary
+    // key for each value itself, instead of a round trip from JavaScript per value (an import batch asks thousands).
+    const groups = new Map<string, { key: IndexKey; values: string[] }>();
     for (const key of keys) {
-      const row = this.findStmt.get(...keyArgs(key)) as EntryRow | undefined;
-      if (row) out.push(fromRow(row));
+      const group = `${key.tenantId}|${key.fieldKind}|${key.keyVersion}|${key.normVersion}`;
+      let entry = groups.get(group);
+      if (entry === undefined) groups.set(group, (entry = { key, values: [] }));
+      entry.values.push(key.value);
+    }
+    const out: IndexEntry[] = [];
+    for (const { key, values } of groups.values()) {
+      const rows = this.findManyStmt.all(
+        key.tenantId,
+        key.fieldKind,
+        key.keyVersion,
+        key.normVersion,
+        JSON.stringify(values),
+      ) as EntryRow[];
+      for (const row of rows) out.push(fromRow(row));
     }
     return out;
   }
