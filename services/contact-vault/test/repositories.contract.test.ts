@@ -176,6 +176,30 @@ describeRepositoryContract<VaultCtx>(
         for (const [i, v] of variants.entries()) expect((await repo.find(entry('x', v)))?.contactId).toBe(`ct_${i}`);
       });
 
+      it('finds many at once: exactly the entries that exist among the keys asked, across every dimension', async () => {
+        const repo = ctx().stores.indexEntries;
+        const stored: Partial<IndexEntry>[] = [
+          { value: 'a'.repeat(43) },
+          { value: 'b'.repeat(43), fieldKind: 'phone' },
+          { value: 'c'.repeat(43), keyVersion: 2 },
+          { value: 'd'.repeat(43), tenantId: T2 },
+        ];
+        for (const [i, v] of stored.entries()) await repo.claim(entry(`ct_${i}`, v));
+        const asked: Partial<IndexEntry>[] = [
+          ...stored,
+          { value: 'a'.repeat(43), fieldKind: 'phone' }, // stored value, other kind
+          { value: 'b'.repeat(43), normVersion: 2 }, // other normalisation version
+          { value: 'c'.repeat(43) }, // other key version
+          { value: 'd'.repeat(43) }, // other tenant
+          { value: 'e'.repeat(43) }, // never stored
+        ];
+        const found = await repo.findMany(asked.map((v) => entry('ignored', v)));
+        const byContact = (entries: IndexEntry[]) =>
+          [...entries].sort((x, y) => x.contactId.localeCompare(y.contactId));
+        expect(byContact(found)).toEqual(stored.map((v, i) => entry(`ct_${i}`, v)));
+        expect(await repo.findMany([])).toEqual([]);
+      });
+
       it('lets exactly one of 50 concurrent claimers own a value', async () => {
         const repo = ctx().stores.indexEntries;
         const results = await Promise.all(Array.from({ length: 50 }, (_, i) => repo.claim(entry(`ct_${i}`))));
