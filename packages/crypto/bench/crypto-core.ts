@@ -129,7 +129,8 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<void
     let contact = 0;
     const apiSeal = async (): Promise<void> => {
       contact += 1;
-      await cipher.seal(TENANT, `c${contact}`, FIELDS);
+      // A new contact, as the vault seals on create: no key to look up first.
+      await cipher.seal(TENANT, `c${contact}`, FIELDS, { firstWrite: true });
       computeBlindIndexes(await keys.currentIndexKeys(TENANT), normalized);
     };
     const rawSeal = (): void => {

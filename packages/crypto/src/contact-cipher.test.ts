@@ -38,6 +38,27 @@ describe('ContactCipher', () => {
     expect(await cipher.open('tenant-a', 'contact-1', record)).toEqual(fields);
   });
 
+  it('seals a first write without asking the key store first, and stays right if the caller was wrong', async () => {
+    let gets = 0;
+    const counted = new ContactCipher({
+      keys,
+      dataKeys: {
+        get: (t, c) => ((gets += 1), dataKeys.get(t, c)),
+        put: (t, c, k) => dataKeys.put(t, c, k),
+        rewrap: (t, c, k) => dataKeys.rewrap(t, c, k),
+        delete: (t, c) => dataKeys.delete(t, c),
+      },
+    });
+    const first = await counted.seal('tenant-a', 'contact-1', fields, { firstWrite: true });
+    expect(gets).toBe(0);
+    expect(await cipher.open('tenant-a', 'contact-1', first)).toEqual(fields);
+    // Not a first write after all: the stored key wins, so both records stay readable.
+    const again = await counted.seal('tenant-a', 'contact-1', { ...fields, name: 'Jane Smith' }, { firstWrite: true });
+    expect(readRecordHeader(again).dataKeyId).toBe(readRecordHeader(first).dataKeyId);
+    expect(await cipher.open('tenant-a', 'contact-1', first)).toEqual(fields);
+    expect((await cipher.open('tenant-a', 'contact-1', again)).name).toBe('Jane Smith');
+  });
+
   it('keeps one data key per contact across writes, with a new nonce each time', async () => {
     const first = await cipher.seal('tenant-a', 'contact-1', fields);
     const second = await cipher.seal('tenant-a', 'contact-1', { ...fields, name: 'Jane Smith' });

@@ -24,10 +24,20 @@ export class ContactCipher {
     this.dataKeys = options.dataKeys;
   }
 
-  /** Seals all `fields` of the contact. Throws KMS errors (fail closed) and TypeError on invalid input. */
-  async seal(tenantId: string, contactId: string, fields: Readonly<Record<string, string>>): Promise<Buffer> {
-    // Cached keys are taken synchronously: a record costs the key store's two calls, not an await per key too.
-    const existing = await this.dataKeys.get(tenantId, contactId);
+  /**
+   * Seals all `fields` of the contact. Throws KMS errors (fail closed) and TypeError on invalid input.
+   * `firstWrite`: the caller has just minted this contact id, so no key can exist yet and the key store is not asked
+   * for one first (a read saved per created contact). Still safe if wrong: the key is stored create-if-absent, and a
+   * key found there is the one used.
+   */
+  async seal(
+    tenantId: string,
+    contactId: string,
+    fields: Readonly<Record<string, string>>,
+    options: { readonly firstWrite?: boolean } = {},
+  ): Promise<Buffer> {
+    // Cached keys are taken synchronously: a record costs the key store's calls, not an await per key too.
+    const existing = options.firstWrite ? undefined : await this.dataKeys.get(tenantId, contactId);
     let dataKey: DataKey;
     let kekVersion: number;
     if (existing) {

@@ -410,7 +410,7 @@ async function importBatch(
       tenantId,
       contactId,
       version: c.version,
-      record: await cipher.seal(tenantId, contactId, toSealable(c.fields)),
+      record: await cipher.seal(tenantId, contactId, toSealable(c.fields), { firstWrite: !c.base }),
       fieldKinds: c.fieldKinds,
       indexes: c.indexes,
       createdAt: c.createdAt,

@@ -124,7 +124,7 @@ async function tryCreate(
   const claimed = await claimAll(deps, tenantId, contactId, indexes, at);
   if (!claimed) return undefined;
   try {
-    const record = await deps.cipher.seal(tenantId, contactId, toSealable(fields));
+    const record = await deps.cipher.seal(tenantId, contactId, toSealable(fields), { firstWrite: true });
     const contact: StoredContact = {
       tenantId,
       contactId,
