@@ -251,6 +251,9 @@ async function importBatch(
   }
   const policy = deps.policies.of(tenantId);
   const indexKeys = await liveIndexKeys(deps, tenantId);
+  // A re-index is running: an address may still be stored under the rules of its older version, which only the
+  // row-by-row path consults (as UpsertContact does). Rare and temporary, so the batch simply goes that way.
+  if (indexKeys.length > 1) return undefined;
   const now = (deps.now ?? (() => new Date()))();
 
   const owners = new Map<string, string | undefined>(); // index key → owning contact (batch view)
