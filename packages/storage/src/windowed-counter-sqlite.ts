@@ -16,11 +16,11 @@ import { DEFAULT_PURGE_EVERY_MS, PurgeSchedule } from './purge-schedule';
  * per key holding its slices. A take reads and writes the row inside an IMMEDIATE transaction, so processes sharing
  * the file serialise on SQLite's write lock.
  *
- * A take commits with synchronous=NORMAL (no fsync of its own; the file's own setting, FULL from openSqlite, is back right after): the
- * count survives a crash of the process, and only a power cut or kernel crash can lose the takes since the last
- * fsynced commit of any writer of the file. A quota then forgets a few of its most recent units, which costs less
- * than an fsync on every guarded call (a reveal waits for it). Durable writes sharing the file are unaffected: the
- * WAL is append-only, so their fsync makes every earlier take durable too.
+ * A take commits with synchronous=NORMAL, without an fsync of its own (the connection's own setting, FULL from
+ * openSqlite, is back right after). The count survives a crash of the process; only a power cut or kernel crash can
+ * lose the takes since the last fsynced commit of any writer of the file. A quota then forgets a few of its most
+ * recent units, which costs less than an fsync on every guarded call (a reveal waits for it). Durable writes sharing
+ * the file are unaffected: the WAL is append-only, so their fsync makes every earlier take durable too.
  */
 export class SqliteWindowedCounterStore implements WindowedCounterStore {
   private readonly now: () => number;

@@ -6,9 +6,9 @@ import type { FieldNormalizer, NormalizeRequest } from '../../ports/field-normal
 type Results = readonly (ContactFields | undefined)[];
 
 /**
- * `FieldNormalizer` on one worker thread (the vault's main thread is the other core's worth of work). Fail-safe: if
- * the worker cannot start, dies or errs, every pending and later call answers "not done here" and the import
- * normalises in its own thread, exactly as without a worker.
+ * `FieldNormalizer` on one worker thread, beside the main thread that looks up, seals and writes. Fail-safe: if the
+ * worker cannot start, dies or errs, every pending and later call answers "not done here" and the import normalises
+ * in its own thread, exactly as without a worker.
  */
 export class WorkerFieldNormalizer implements FieldNormalizer {
   private readonly pending = new Map<number, (results: Results) => void>();
