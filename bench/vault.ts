@@ -300,7 +300,6 @@ const REVEAL_NATS_BUS =
   'standalone vault process: NATS JetStream peer, file storage, R1 (ack = written by the server, which fsyncs on its ' +
   'sync interval — default 2 min — not per message), no audit service consuming';
 
-/** Sequential reveals over gRPC (MFA token, purpose); each returns only after its audit event was acknowledged. */
 interface Latency {
   count: number;
   p50Ms: number;
@@ -364,8 +363,9 @@ async function startTransportFloor(md: grpc.Metadata): Promise<{ call(): Promise
 }
 
 /**
- * Sequential reveals, each followed by one round trip to the transport floor, so drift on the machine hits both
- * alike: the reveal's figures are read against a bare gRPC call's in the same run.
+ * Sequential reveals over gRPC (MFA token, purpose; each returns only after its audit event was acknowledged), each
+ * followed by one round trip to the transport floor, so drift on the machine hits both alike: the reveal's figures
+ * are read against a bare gRPC call's in the same run.
  */
 async function measureReveal(runner: Runner): Promise<Latency & { floor: Latency }> {
   const client = connectVault(vaultConfig({ dataDir: runner.dataDir }));
