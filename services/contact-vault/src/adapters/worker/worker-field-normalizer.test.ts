@@ -24,8 +24,12 @@ function inThread(row: (typeof ROWS)[number]) {
 describe('WorkerFieldNormalizer', () => {
   it('normalises on a worker thread exactly as the domain does; invalid rows are left to the caller', async () => {
     const normalizer = new WorkerFieldNormalizer();
+    const workerOf = () => (normalizer as unknown as { worker?: unknown }).worker;
     try {
+      // No thread until the first import needs one.
+      expect(workerOf()).toBeUndefined();
       const results = await normalizer.normalizeMany(ROWS);
+      expect(workerOf()).toBeDefined();
       expect(results).toEqual(ROWS.map(inThread));
       // The invalid ones really are invalid, and valid ones came back normalised.
       expect(results.map((r) => r === undefined)).toEqual([false, false, false, false, true, true, true, true]);
@@ -44,8 +48,9 @@ describe('WorkerFieldNormalizer', () => {
 
   it('fails safe: a worker that dies mid-request, or is gone, leaves every row to the caller; nothing hangs', async () => {
     const normalizer = new WorkerFieldNormalizer();
-    const worker = (normalizer as unknown as { worker: { terminate(): Promise<number> } }).worker;
     const inFlight = normalizer.normalizeMany(ROWS);
+    // Started by that first call.
+    const worker = (normalizer as unknown as { worker: { terminate(): Promise<number> } }).worker;
     await worker.terminate();
     const died = await inFlight;
     expect(ROWS.map((_, i) => died[i])).toEqual(ROWS.map(() => undefined));
