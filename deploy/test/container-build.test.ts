@@ -554,8 +554,9 @@ describeWithPeer(
         );
         expect(read.response?.contact).toMatchObject({ contactId, tenantId: tenant, emailMasked: 'i***@e***.com' });
 
-        // A bulk import: the next batch is normalised by a worker thread loaded from the image's compiled JavaScript.
-        // Were it missing, the import would still succeed in line but the vault would log a `normalizer` error.
+        // A bulk import: it starts the worker thread that normalises later batches, loaded from the image's compiled
+        // JavaScript. Were it missing, imports would still succeed in line but the vault would log a `normalizer`
+        // error (within the second waited below).
         const imported = await importRows(caller, operator, tenant, [
           { row: '2', fields: { email: 'image.canary@example.com', phone: '+44 7911 123456' } },
           { row: '3', fields: { email: 'not-an-email' } },
@@ -564,6 +565,7 @@ describeWithPeer(
           ['2', 'updated', 'same'],
           ['3', 'rejected', 'INVALID_ARGUMENT'],
         ]);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
         const stranger = await unary(
           elsewhere,
           'getContact',

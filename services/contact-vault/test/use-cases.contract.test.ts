@@ -521,6 +521,7 @@ describeRepositoryContract<Ctx>(
       // Normalised on a worker thread, one batch ahead (batches of 3, so later rows are normalised before earlier
       // ones are written): the same results, rejections included.
       const normalizer = new WorkerFieldNormalizer();
+      expect(await normalizer.whenReady()).toBe(true);
       try {
         expect(await run(T3, { ...ctx().deps, normalizer }, { batchSize: 3 })).toEqual(rowByRow);
       } finally {

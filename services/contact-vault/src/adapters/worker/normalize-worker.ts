@@ -16,3 +16,5 @@ parentPort!.on('message', (message: { id: number; requests: NormalizeRequest[] }
   });
   parentPort!.postMessage({ id: message.id, results });
 });
+// Loaded (TypeScript compiled, libphonenumber's metadata read): from now on batches are worth sending here.
+parentPort!.postMessage({ ready: true });

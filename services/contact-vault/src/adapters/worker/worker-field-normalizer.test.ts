@@ -26,10 +26,12 @@ describe('WorkerFieldNormalizer', () => {
     const normalizer = new WorkerFieldNormalizer();
     const workerOf = () => (normalizer as unknown as { worker?: unknown }).worker;
     try {
-      // No thread until the first import needs one.
+      // No thread until the first import needs one; until it is ready, rows are left to the caller (no waiting).
       expect(workerOf()).toBeUndefined();
-      const results = await normalizer.normalizeMany(ROWS);
+      expect(await normalizer.normalizeMany(ROWS)).toEqual(ROWS.map(() => undefined));
       expect(workerOf()).toBeDefined();
+      expect(await normalizer.whenReady()).toBe(true);
+      const results = await normalizer.normalizeMany(ROWS);
       expect(results).toEqual(ROWS.map(inThread));
       // The invalid ones really are invalid, and valid ones came back normalised.
       expect(results.map((r) => r === undefined)).toEqual([false, false, false, false, true, true, true, true]);
@@ -48,13 +50,14 @@ describe('WorkerFieldNormalizer', () => {
 
   it('fails safe: a worker that dies mid-request, or is gone, leaves every row to the caller; nothing hangs', async () => {
     const normalizer = new WorkerFieldNormalizer();
+    expect(await normalizer.whenReady()).toBe(true);
     const inFlight = normalizer.normalizeMany(ROWS);
-    // Started by that first call.
     const worker = (normalizer as unknown as { worker: { terminate(): Promise<number> } }).worker;
     await worker.terminate();
     const died = await inFlight;
     expect(ROWS.map((_, i) => died[i])).toEqual(ROWS.map(() => undefined));
     expect(await normalizer.normalizeMany(ROWS)).toEqual(ROWS.map(() => undefined));
+    expect(await normalizer.whenReady()).toBe(false);
     await normalizer.close();
   });
 });

@@ -14,10 +14,20 @@ export class WorkerFieldNormalizer implements FieldNormalizer {
   private readonly pending = new Map<number, (results: Results) => void>();
   private nextId = 0;
   private worker: Worker | undefined;
-  /** Started on the first import, not with the service (loading it costs a share of a second of CPU). */
-  private state: 'idle' | 'running' | 'gone' = 'idle';
+  /**
+   * Started by the first import, not with the service (loading it costs a share of a second of CPU, and most vaults
+   * never import); until it says it is ready, batches are normalised in line rather than wait for it.
+   */
+  private state: 'idle' | 'starting' | 'ready' | 'gone' = 'idle';
+  private readySignal: { promise: Promise<boolean>; settle: (ready: boolean) => void } | undefined;
 
   constructor(private readonly onError: (error: unknown) => void = () => undefined) {}
+
+  /** Starts the worker if needed; resolves true once it takes batches, false if it failed (batches stay in line). */
+  whenReady(): Promise<boolean> {
+    this.running();
+    return this.state === 'starting' ? this.readySignal!.promise : Promise.resolve(this.state === 'ready');
+  }
 
   normalizeMany(requests: readonly NormalizeRequest[]): Promise<Results> {
     const worker = requests.length === 0 ? undefined : this.running();
@@ -39,8 +49,14 @@ export class WorkerFieldNormalizer implements FieldNormalizer {
   }
 
   private running(): Worker | undefined {
-    if (this.state !== 'idle') return this.worker;
-    this.state = 'running';
+    if (this.state === 'idle') this.start();
+    return this.state === 'ready' ? this.worker : undefined;
+  }
+
+  private start(): void {
+    this.state = 'starting';
+    let settle!: (ready: boolean) => void;
+    this.readySignal = { promise: new Promise<boolean>((resolve) => (settle = resolve)), settle };
     // The same source runs as TypeScript (tsx, jest) or compiled JavaScript (the image): load the worker alike.
     const typescript = path.extname(__filename) === '.ts';
     let worker: Worker;
@@ -51,9 +67,14 @@ export class WorkerFieldNormalizer implements FieldNormalizer {
     } catch (error) {
       this.onError(error);
       this.retire();
-      return undefined;
+      return;
     }
-    worker.on('message', (message: { id: number; results: (ContactFields | null)[] }) => {
+    worker.on('message', (message: { ready: true } | { id: number; results: (ContactFields | null)[] }) => {
+      if ('ready' in message) {
+        if (this.state === 'starting') this.state = 'ready';
+        this.readySignal?.settle(this.state === 'ready');
+        return;
+      }
       const resolve = this.pending.get(message.id);
       this.pending.delete(message.id);
       resolve?.(message.results.map((r) => r ?? undefined));
@@ -66,12 +87,12 @@ export class WorkerFieldNormalizer implements FieldNormalizer {
     // Idle, it must not keep the process alive.
     worker.unref();
     this.worker = worker;
-    return worker;
   }
 
   /** The worker is gone: everything pending, and everything later, is left to the caller's own thread. */
   private retire(): void {
     this.state = 'gone';
+    this.readySignal?.settle(false);
     this.worker = undefined;
     for (const resolve of this.pending.values()) resolve([]);
     this.pending.clear();
