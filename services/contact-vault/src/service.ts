@@ -337,6 +337,7 @@ export async function openVaultRuntime(
   const keys = new KeyHierarchy({ kms, kmsKeyIdFor: keyIdFor, tenantKeys: stores.tenantKeys });
   const deps: EraseDeps = {
     ...createVaultDeps({ stores, keys, policies: tenantPoliciesOf(config) }),
+    leases: stores.leases,
     audit,
     auditProofs,
     erasures: stores.erasures,
@@ -463,7 +464,15 @@ export async function startContactVaultService(
     const audit = new BusAuditPublisher(bus);
     const metrics = new VaultMetrics();
     const retention = retentionScheduleOf(config, {
-      deps: { ...deps, audit, auditProofs, erasures: stores.erasures, operations: stores.operations, signer },
+      deps: {
+        ...deps,
+        leases: stores.leases,
+        audit,
+        auditProofs,
+        erasures: stores.erasures,
+        operations: stores.operations,
+        signer,
+      },
       stores,
       metrics,
       report,

@@ -64,6 +64,7 @@ async function withErasure(vault: VaultCtx): Promise<Ctx> {
     ...vault,
     erase: {
       ...vault.deps,
+      leases: vault.stores.leases,
       audit: new BusAuditPublisher(vaultBus),
       auditProofs,
       erasures: vault.stores.erasures,

@@ -222,6 +222,20 @@ describe('rotation and erasure use cases (SQLite)', () => {
     }
   });
 
+  it('five erasures of one contact at once: one erasure, one ledger entry, every caller gets its operation', async () => {
+    const { contactId } = await upsertContact(deps, { tenantId: T, fields: { email: 'twice@example.com' } });
+    const erase = () => startEraseContact(deps, { tenantId: T, contactId, actor, keepSuppressionTombstone: false });
+    const started = await Promise.all(Array.from({ length: 5 }, erase));
+    expect(new Set(started.map((s) => s.operation.operationId)).size).toBe(1);
+    const finished = await Promise.all(started.map((s) => s.done));
+    for (const op of finished) expect(op).toMatchObject({ done: true, errorReason: '' });
+    const ledger = (await deps.erasures.ledger({ limit: 100 })).filter((e) => e.contactId === contactId);
+    expect(ledger).toHaveLength(1);
+    expect(finished[0]!.operationId).toBe(`op_${ledger[0]!.erasureId}`);
+    // Erasing it again later answers with the same finished operation.
+    expect((await erase()).operation).toEqual(await deps.operations.get(finished[0]!.operationId));
+  });
+
   it('retention sweep: dry run counts, the real run erases inactive contacts only', async () => {
     const t0 = new Date('2024-01-01T00:00:00Z');
     const oldDeps = { ...deps, now: () => t0 };

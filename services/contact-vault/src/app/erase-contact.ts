@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { newEventId } from '@sealpost/bus';
+import { newLeaseHolderId, type LeaseGrant, type LeaseStore } from '@sealpost/storage';
 import { KeyNotFoundError, NORM_VERSION, suppressionHash, type BlindIndexFieldKind } from '@sealpost/crypto';
 import { VaultError, assertContactId, assertTenantId, fromOpened } from '../domain';
 import type { AuditPublisher, VaultAuditEvent } from '../ports/audit-publisher';
@@ -21,6 +22,8 @@ import { indexKeyOf, type VaultDeps } from './vault-deps';
 export { ERASE_AUDIT_ACTION, ERASURE_RECEIPT_TYP } from './erasure-receipt';
 
 export type EraseDeps = VaultDeps & {
+  /** Serialises the start of erasures of one contact across replicas (see `startEraseContact`). */
+  readonly leases: LeaseStore;
   readonly audit: AuditPublisher;
   /** The signed tree head and inclusion proof of the erasure's audit entry, which the receipt carries. */
   readonly auditProofs: AuditProofs;
@@ -44,6 +47,36 @@ export function newErasureId(now = Date.now()): string {
 
 const operationIdOf = (erasureId: string): string => `op_${erasureId}`;
 
+/** Long enough for the steps up to the tombstone (milliseconds unless KMS is slow); never renewed. */
+const START_LEASE_TTL_MS = 30_000;
+/** How long a second erasure of the same contact waits for the first to write its tombstone. */
+const START_LEASE_WAIT_MS = 10_000;
+
+/**
+ * Takes the lease on erasing this contact: held from the first look for a tombstone until the tombstone is written,
+ * so two erasures of one contact cannot both start. The second waits, then finds the first one's tombstone and
+ * answers with its operation. Throws CONCURRENT_UPDATE if the first holds on for longer than the wait.
+ */
+async function takeStartLease(deps: EraseDeps, tenantId: string, contactId: string): Promise<() => Promise<void>> {
+  const name = `erase:${tenantId}:${contactId}`;
+  const holder = newLeaseHolderId('contact-vault');
+  const giveUpAt = Date.now() + START_LEASE_WAIT_MS;
+  let grant: LeaseGrant | null;
+  while ((grant = await deps.leases.tryAcquire(name, holder, START_LEASE_TTL_MS)) === null) {
+    if (Date.now() > giveUpAt) {
+      throw new VaultError('CONCURRENT_UPDATE', 'another erasure of this contact is starting; retry');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  const held = grant;
+  let released = false;
+  return async () => {
+    if (released) return;
+    released = true;
+    await deps.leases.release(held).catch(() => undefined); // it expires anyway
+  };
+}
+
 /**
  * Starts an erasure and returns its operation at once (not done); `done` resolves when it finished: once the audit
  * entry is appended to the audit log and covered by a signed tree head, and the receipt citing it is signed.
@@ -57,6 +90,20 @@ export async function startEraseContact(
 ): Promise<{ operation: OperationRecord; done: Promise<OperationRecord> }> {
   assertTenantId(input.tenantId);
   assertContactId(input.contactId);
+  const release = await takeStartLease(deps, input.tenantId, input.contactId);
+  try {
+    return await startUnderLease(deps, input, release);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+}
+
+async function startUnderLease(
+  deps: EraseDeps,
+  input: EraseContactInput,
+  release: () => Promise<void>,
+): Promise<{ operation: OperationRecord; done: Promise<OperationRecord> }> {
   const now = deps.now ?? (() => new Date());
   const existing = await deps.contacts.tombstone(input.tenantId, input.contactId);
   let erasureId: string;
@@ -65,6 +112,7 @@ export async function startEraseContact(
     erasureId = existing.erasureId;
     previous = await deps.operations.get(operationIdOf(erasureId));
     if (previous && previous.done && previous.errorReason === '') {
+      await release();
       return { operation: previous, done: Promise.resolve(previous) };
     }
   } else {
@@ -90,7 +138,8 @@ export async function startEraseContact(
   };
   await deps.operations.save(operation);
   const run = new OperationProgress(deps.operations, operation, now);
-  const done = runErasure(deps, input, run, erasureId).catch(async (err: unknown) => {
+  const done = runErasure(deps, input, run, erasureId, release).catch(async (err: unknown) => {
+    await release();
     const reason = err instanceof VaultError ? err.code : String((err as { code?: unknown })?.code ?? 'INTERNAL');
     return run.finish({ errorReason: reason }).catch(() => ({ ...run.current, done: true, errorReason: reason }));
   });
@@ -129,6 +178,7 @@ async function runErasure(
   input: EraseContactInput,
   run: OperationProgress,
   erasureId: string,
+  releaseStartLease: () => Promise<void>,
 ): Promise<OperationRecord> {
   const { tenantId, contactId } = input;
   const now = deps.now ?? (() => new Date());
@@ -186,6 +236,8 @@ async function runErasure(
       // Updated concurrently (its data key is already gone, so the update's record is unreadable too): retry.
     }
   }
+  // The tombstone is there: another erasure of this contact now finds it and answers with this operation.
+  await releaseStartLease();
   // 6. The audit event is fixed once and kept with the operation before it is published: a resumed erasure
   //    publishes the same event (same id, time, actor and purpose) again, and the stream and the log deduplicate it.
   const auditEvent: OperationAuditEvent = run.current.auditEvent ?? {
