@@ -269,6 +269,15 @@ export function createVaultDeps(options: {
   };
 }
 
+/** The contact use cases' deps plus what erasures need: the stores' leases, ledger and operations, audit, signer. */
+function eraseDepsOf(
+  deps: VaultDeps,
+  stores: OpenedVaultStores,
+  parts: { readonly audit: AuditPublisher; readonly auditProofs: AuditProofs; readonly signer: ReceiptSigner },
+): EraseDeps {
+  return { ...deps, ...parts, leases: stores.leases, erasures: stores.erasures, operations: stores.operations };
+}
+
 /** Per-tenant rules from configuration (one policy for every tenant for now). */
 export function tenantPoliciesOf(config: SealpostConfig): TenantPolicies {
   return new StaticTenantPolicies({
@@ -335,15 +344,11 @@ export async function openVaultRuntime(
   const signer = await openReceiptSigner(config);
   const stores = await openVaultStores(config);
   const keys = new KeyHierarchy({ kms, kmsKeyIdFor: keyIdFor, tenantKeys: stores.tenantKeys });
-  const deps: EraseDeps = {
-    ...createVaultDeps({ stores, keys, policies: tenantPoliciesOf(config) }),
-    leases: stores.leases,
+  const deps = eraseDepsOf(createVaultDeps({ stores, keys, policies: tenantPoliciesOf(config) }), stores, {
     audit,
     auditProofs,
-    erasures: stores.erasures,
-    operations: stores.operations,
     signer,
-  };
+  });
   return {
     deps,
     stores,
@@ -461,18 +466,10 @@ export async function startContactVaultService(
     operationRelay.start();
     cleanups.push(() => operationRelay.stop());
 
-    const audit = new BusAuditPublisher(bus);
+    const eraseDeps = eraseDepsOf(deps, stores, { audit: new BusAuditPublisher(bus), auditProofs, signer });
     const metrics = new VaultMetrics();
     const retention = retentionScheduleOf(config, {
-      deps: {
-        ...deps,
-        leases: stores.leases,
-        audit,
-        auditProofs,
-        erasures: stores.erasures,
-        operations: stores.operations,
-        signer,
-      },
+      deps: eraseDeps,
       stores,
       metrics,
       report,
@@ -504,21 +501,15 @@ export async function startContactVaultService(
     server.addService(
       vaultV1.ContactVaultService,
       createContactVaultHandlers({
-        ...deps,
-        audit,
-        auditProofs,
+        ...eraseDeps,
         metrics,
-        leases: stores.leases,
         idempotency: createIdempotency({
           store: stores.idempotency,
           ttlMs: IDEMPOTENCY_TTL_MS,
           onStoreError: (err) => report(err, 'idempotency'),
         }),
         quotas: vaultQuotasOf(config, stores.quotaCounters),
-        erasures: stores.erasures,
-        operations: stores.operations,
         inventory: stores.inventory,
-        signer,
         importBatchRows: config.vault.importBatchRows,
         ...(options.resolveBatchSize !== undefined ? { resolveBatchSize: options.resolveBatchSize } : {}),
       }),
