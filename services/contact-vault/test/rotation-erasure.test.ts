@@ -236,6 +236,25 @@ describe('rotation and erasure use cases (SQLite)', () => {
     expect((await erase()).operation).toEqual(await deps.operations.get(finished[0]!.operationId));
   });
 
+  it('an erasure that cannot start within 10 s (another holds the contact) fails CONCURRENT_UPDATE, changing nothing', async () => {
+    const { contactId } = await upsertContact(deps, { tenantId: T, fields: { email: 'held@example.com' } });
+    // Another replica stuck between its first look and its tombstone.
+    const other = await deps.leases.tryAcquire(`erase:${T}:${contactId}`, 'other-replica', 60_000);
+    expect(other).not.toBeNull();
+    const started = Date.now();
+    await expect(
+      startEraseContact(deps, { tenantId: T, contactId, actor, keepSuppressionTombstone: false }),
+    ).rejects.toMatchObject({ code: 'CONCURRENT_UPDATE' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(10_000);
+    expect(await deps.contacts.get(T, contactId)).toBeDefined();
+    expect(await deps.contacts.tombstone(T, contactId)).toBeUndefined();
+    expect((await deps.erasures.ledger({ limit: 100 })).filter((e) => e.contactId === contactId)).toEqual([]);
+    // Once it is released, the erasure goes through.
+    await deps.leases.release(other!);
+    const { done } = await startEraseContact(deps, { tenantId: T, contactId, actor, keepSuppressionTombstone: false });
+    expect((await done).errorReason).toBe('');
+  }, 30_000);
+
   it('retention sweep: dry run counts, the real run erases inactive contacts only', async () => {
     const t0 = new Date('2024-01-01T00:00:00Z');
     const oldDeps = { ...deps, now: () => t0 };
