@@ -52,6 +52,22 @@ describe('record cipher', () => {
     }
   });
 
+  it('leaves no plaintext in its buffers when the key is refused after the values were written', () => {
+    const allocations = jest.spyOn(Buffer, 'allocUnsafe');
+    try {
+      expect(() => sealRecord(binding, { ...recordKey(), dataKeyId: 'not-a-data-key-id' }, fields)).toThrow(
+        'Malformed data key id',
+      );
+      const buffers = allocations.mock.results.map((result) => result.value as Buffer);
+      expect(buffers.length).toBeGreaterThan(0);
+      for (const buffer of buffers) {
+        for (const value of Object.values(fields)) expect(buffer.includes(Buffer.from(value, 'utf8'))).toBe(false);
+      }
+    } finally {
+      allocations.mockRestore();
+    }
+  });
+
   it('uses a fresh random nonce for every write', () => {
     const key = recordKey();
     const nonces = new Set<string>();

@@ -70,32 +70,34 @@ export function sealRecord(
     if (typeof value !== 'string') throw new TypeError('Field values are strings');
     plaintextBound += 4 + 3 * value.length;
   }
-  // Values are written straight into one buffer (no per-field copies left behind to zero); it is zeroed on every
-  // way out, a refused key id included.
-  const scratch = Buffer.allocUnsafe(plaintextBound);
+  // One output buffer: header, nonce and tag are written in place. The plaintext is written where its ciphertext
+  // goes and overwritten by it (no second buffer to zero); every way out that leaves it there zeroes it.
+  const headerLength = 1 + DATA_KEY_ID_BYTES + 4 + fieldList.length;
+  const tagAt = headerLength + NONCE_BYTES;
+  const bodyAt = tagAt + TAG_BYTES;
+  const bound = Buffer.allocUnsafe(bodyAt + plaintextBound);
+  let length = 0;
+  let sealed = false;
   try {
-    let length = 0;
     for (const name of names) {
-      const written = writeUtf8(scratch, fields[name] as string, length + 4);
-      scratch.writeUInt32BE(written, length);
+      const written = writeUtf8(bound, fields[name] as string, bodyAt + length + 4);
+      bound.writeUInt32BE(written, bodyAt + length);
       length += 4 + written;
     }
-    // One output buffer: header, nonce and tag are written in place, not built apart and concatenated.
-    const headerLength = 1 + DATA_KEY_ID_BYTES + 4 + fieldList.length;
-    const tagAt = headerLength + NONCE_BYTES;
-    const bodyAt = tagAt + TAG_BYTES;
-    const record = Buffer.allocUnsafe(bodyAt + length);
+    const record = bound.subarray(0, bodyAt + length);
     writeHeader(record, recordKey.dataKeyId, recordKey.kekVersion, fieldList);
     const nonce = randomPool.fill(record.subarray(headerLength, tagAt));
     const cipher = createCipheriv('aes-256-gcm', recordKey.key, nonce);
     cipher.setAAD(recordAad(binding, record, headerLength));
-    const body = cipher.update(scratch.subarray(0, length));
+    const body = cipher.update(record.subarray(bodyAt));
     cipher.final(); // GCM is a stream mode: final() only computes the tag
     cipher.getAuthTag().copy(record, tagAt);
     body.copy(record, bodyAt);
+    sealed = true;
     return record;
   } finally {
-    scratch.fill(0);
+    // A refused key id or a cipher error leaves plaintext behind; past the bound's end nothing was written.
+    if (!sealed) bound.fill(0, bodyAt, bodyAt + length);
   }
 }
 
