@@ -76,9 +76,9 @@ export function sealRecord(
   const tagAt = headerLength + NONCE_BYTES;
   const bodyAt = tagAt + TAG_BYTES;
   const bound = Buffer.allocUnsafe(bodyAt + plaintextBound);
-  let length = 0;
   let sealed = false;
   try {
+    let length = 0;
     for (const name of names) {
       const written = writeUtf8(bound, fields[name] as string, bodyAt + length + 4);
       bound.writeUInt32BE(written, bodyAt + length);
@@ -96,8 +96,8 @@ export function sealRecord(
     sealed = true;
     return record;
   } finally {
-    // A refused key id or a cipher error leaves plaintext behind; past the bound's end nothing was written.
-    if (!sealed) bound.fill(0, bodyAt, bodyAt + length);
+    // A refused key id or a cipher error leaves plaintext behind.
+    if (!sealed) bound.fill(0, bodyAt);
   }
 }
 
