@@ -554,32 +554,38 @@ describeRepositoryContract<Ctx>(
       ).not.toContain('updated');
     });
 
-    it('keeps one contact per person when a batch races concurrent upserts of the same people', async () => {
-      const n = 60;
-      const rows = Array.from({ length: n }, (_, i) => ({
-        tenantId: T1,
-        row: String(i + 2),
-        fields: { email: `race${i}@example.com`, phone: `+4479112${String(i).padStart(5, '0')}` },
-      }));
-      const [results] = await Promise.all([
-        collect(importContacts(ctx().deps, asRows(rows))),
-        Promise.all(rows.map((r) => upsertContact(ctx().deps, { tenantId: T1, fields: { email: r.fields.email } }))),
-      ]);
-      expect(results.map((r) => r.result).filter((r) => r === 'rejected')).toEqual([]);
-      const found = await Promise.all(
-        rows.map((r) =>
-          findContacts(
-            { ...ctx().deps, audit: ctx().audit },
-            { tenantId: T1, by: { field: 'email', value: r.fields.email }, actor: OPERATOR },
+    it.each([
+      ['with the default turns of the event loop', {}],
+      ['with the event loop turning at every row (other calls run mid-batch)', { turnEveryMs: 0 }],
+    ])(
+      'keeps one contact per person when a batch races concurrent upserts of the same people, %s',
+      async (_, options) => {
+        const n = 60;
+        const rows = Array.from({ length: n }, (_, i) => ({
+          tenantId: T1,
+          row: String(i + 2),
+          fields: { email: `race${i}@example.com`, phone: `+4479112${String(i).padStart(5, '0')}` },
+        }));
+        const [results] = await Promise.all([
+          collect(importContacts(ctx().deps, asRows(rows), options)),
+          Promise.all(rows.map((r) => upsertContact(ctx().deps, { tenantId: T1, fields: { email: r.fields.email } }))),
+        ]);
+        expect(results.map((r) => r.result).filter((r) => r === 'rejected')).toEqual([]);
+        const found = await Promise.all(
+          rows.map((r) =>
+            findContacts(
+              { ...ctx().deps, audit: ctx().audit },
+              { tenantId: T1, by: { field: 'email', value: r.fields.email }, actor: OPERATOR },
+            ),
           ),
-        ),
-      );
-      found.forEach((f, i) => {
-        expect(f.contacts).toHaveLength(1);
-        expect(f.contacts[0]!.contactId).toBe(results[i]!.contactId);
-      });
-      const listed = await listContacts(ctx().deps, { tenantId: T1, pageSize: 100 });
-      expect(listed.contacts).toHaveLength(n);
-    });
+        );
+        found.forEach((f, i) => {
+          expect(f.contacts).toHaveLength(1);
+          expect(f.contacts[0]!.contactId).toBe(results[i]!.contactId);
+        });
+        const listed = await listContacts(ctx().deps, { tenantId: T1, pageSize: 100 });
+        expect(listed.contacts).toHaveLength(n);
+      },
+    );
   },
 );

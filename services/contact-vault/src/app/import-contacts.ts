@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   ContactCipher,
   type BlindIndex,
@@ -51,12 +52,32 @@ export interface ImportOptions {
   readonly batchSize?: number;
   /** How long a partial batch waits for more rows before it is processed anyway (default 5 ms). */
   readonly maxWaitMs?: number;
+  /** How long a batch holds the thread before the event loop may turn (default 8 ms; 0: at every row). */
+  readonly turnEveryMs?: number;
 }
 
 // Measured on 2 cores: 1,024 → 4,096 rows per batch took the import from ~8.5k to ~10k rows/s (fewer commits,
 // fewer lookups); past that the gain is small and each batch holds the thread longer.
 const DEFAULT_BATCH = 4096;
 const DEFAULT_WAIT_MS = 5;
+/**
+ * How long a batch holds the thread, by default, before it lets the event loop turn. Rows of the next batch are read from the
+ * stream only when the loop turns, and only a whole batch goes to the normaliser: without turns the next batch was
+ * read after this one, normalised while this thread waited, and often cut short by the partial-batch timer (a fifth
+ * of the import was waiting; batches averaged ~1,300 rows instead of 4,096).
+ */
+const DEFAULT_TURN_EVERY_MS = 8;
+
+/** Lets the event loop turn once the batch has held the thread for `everyMs`. */
+class Turns {
+  private last = performance.now();
+  constructor(private readonly everyMs: number) {}
+  async maybe(): Promise<void> {
+    if (performance.now() - this.last < this.everyMs) return;
+    await nextTurn();
+    this.last = performance.now();
+  }
+}
 
 /**
  * Imports rows and yields a result per row, in row order. Rows are processed as if one by one (duplicates inside
@@ -81,6 +102,7 @@ export async function* importContacts(
     return;
   }
   const source = batches(rows, options.batchSize ?? DEFAULT_BATCH, options.maxWaitMs ?? DEFAULT_WAIT_MS);
+  const turnEveryMs = options.turnEveryMs ?? DEFAULT_TURN_EVERY_MS;
   // One batch ahead: the next batch is gathered and normalised (by `deps.normalizer`, off this thread) while this
   // one is looked up, sealed and written.
   const prepare = async (): Promise<{ batch: ImportRow[]; normalized: Promise<PreNormalized> } | undefined> => {
@@ -95,7 +117,7 @@ export async function* importContacts(
       next = prepare();
       // Rejections of the batch ahead surface when it is awaited; until then they must not count as unhandled.
       next.catch(() => undefined);
-      const results = await importBatch(deps, writer, current.batch, await current.normalized);
+      const results = await importBatch(deps, writer, current.batch, await current.normalized, turnEveryMs);
       if (results) yield* results;
       else for (const row of current.batch) yield await importOne(deps, row);
     }
@@ -239,6 +261,7 @@ async function importBatch(
   writer: ImportBatchWriter,
   rows: readonly ImportRow[],
   normalized: PreNormalized,
+  turnEveryMs: number,
 ): Promise<ImportRowResult[] | undefined> {
   const tenantId = rows[0]?.tenantId;
   if (tenantId === undefined) return [];
@@ -312,7 +335,10 @@ async function importBatch(
     });
   }
 
+  // Other calls may run at each turn; a batch that then loses a race writes nothing and goes row by row.
+  const turns = new Turns(turnEveryMs);
   for (const p of prepared) {
+    await turns.maybe();
     const { row } = p;
     if (!('requested' in p)) {
       outcomes.push({ row, result: 'rejected', contactId: '', err: p.err });
@@ -408,6 +434,7 @@ async function importBatch(
     updates: [],
   };
   for (const [contactId, c] of contacts) {
+    await turns.maybe();
     if (c.events.length === 0) continue;
     const contact: StoredContact = {
       tenantId,
