@@ -6,7 +6,14 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { EmbeddedBus, OutboxRelay, type ReceivedEvent, type ServiceBus } from '@sealpost/bus';
+import {
+  EmbeddedBus,
+  OutboxRelay,
+  newEventId,
+  type EventBatchPublisher,
+  type ReceivedEvent,
+  type ServiceBus,
+} from '@sealpost/bus';
 import { auditEventsV1, eventsV1 } from '@sealpost/proto';
 import { describeRepositoryContract } from '@sealpost/storage/testing';
 import { BusAuditPublisher } from '../src/adapters/bus/bus-audit-publisher';
@@ -425,6 +432,37 @@ describeRepositoryContract<Ctx>(
       await ctx().vaultBus.close();
       await expectVaultError(
         revealContact(deps, { tenantId: T1, contactId, actor: OPERATOR, purpose }),
+        'AUDIT_UNAVAILABLE',
+      );
+    });
+
+    it('gives each grant a fresh audit event id, and treats a duplicate acknowledgement as a failure', async () => {
+      const [p] = canaries(1, 'dup');
+      const { contactId } = await upsertContact(ctx().deps, { tenantId: T1, fields: { email: p!.email } });
+      const purpose = { code: 'support-request' };
+      const reveal = (audit: AuditPublisher) =>
+        revealContact({ ...ctx().deps, audit }, { tenantId: T1, contactId, actor: OPERATOR, purpose });
+      const first = await reveal(ctx().audit);
+      const second = await reveal(ctx().audit);
+      expect(second.auditEventId).not.toBe(first.auditEventId);
+
+      // Every audit event goes out under one id, so the real bus acknowledges the second as a duplicate: what it would
+      // say of an id someone else had used. The grant is then not provably this one's, so nothing is returned.
+      const reusedId = newEventId();
+      const sameId: EventBatchPublisher = {
+        publish: (envelope) => ctx().vaultBus.publish({ ...envelope, id: reusedId }),
+        publishMany: (envelopes) =>
+          ctx().vaultBus.publishMany(envelopes.map((e, i) => (i === 0 ? { ...e, id: reusedId } : e))),
+      };
+      const reusing = new BusAuditPublisher(sameId);
+      await reveal(reusing);
+      const refused = await expectVaultError(reveal(reusing), 'AUDIT_UNAVAILABLE');
+      expect(refused.message).not.toContain(p!.email);
+      await expectVaultError(
+        findContacts(
+          { ...ctx().deps, audit: reusing },
+          { tenantId: T1, by: { field: 'email', value: p!.email }, actor: OPERATOR },
+        ),
         'AUDIT_UNAVAILABLE',
       );
     });
