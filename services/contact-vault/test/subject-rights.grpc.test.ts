@@ -226,6 +226,14 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     expect(ownTenantOtherId.error?.code).toBe(grpc.status.NOT_FOUND);
     const service = await call('revealContact', req, undefined, PURPOSE, dispatchClient);
     expect(service.error?.code).toBe(grpc.status.PERMISSION_DENIED);
+    // A purpose in the body must be the one in the metadata, so the audited purpose is the one the caller stated.
+    const otherPurpose = await call(
+      'revealContact',
+      { ...req, purpose: { code: 'legal-hold', ticketRef: '' } },
+      tokens['support'],
+      PURPOSE,
+    );
+    expect([otherPurpose.error?.code, otherPurpose.reason]).toEqual([grpc.status.INVALID_ARGUMENT, 'PURPOSE_MISMATCH']);
 
     const ok = await call<vaultV1.RevealContactResponse>('revealContact', req, tokens['support'], PURPOSE);
     expect(ok.error).toBeUndefined();
@@ -445,7 +453,7 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     expect(codes[30]).toBe(grpc.status.RESOURCE_EXHAUSTED);
   });
 
-  it('refuses a reveal with the bus down and returns no plaintext', async () => {
+  it('refuses reveal, export and resolve with the bus down and returns no plaintext', async () => {
     const id = await upsert({ email: 'bus.down@example.com' });
     await bus.close();
     const r = await call<vaultV1.RevealContactResponse>(
@@ -458,6 +466,23 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     expect(r.reason).toBe('AUDIT_UNAVAILABLE');
     expect(r.response).toBeUndefined();
     expect(JSON.stringify(r.error)).not.toContain('bus.down');
+
+    // Export and resolve fail closed the same way: no document, no batch.
+    const exported = await call<vaultV1.ExportContactResponse>(
+      'exportContact',
+      { tenantId: T1, contactId: id },
+      tokens['dpo'],
+      PURPOSE,
+    );
+    expect([exported.error?.code, exported.reason]).toEqual([grpc.status.UNAVAILABLE, 'AUDIT_UNAVAILABLE']);
+    expect(exported.response).toBeUndefined();
+    const resolved = await resolveStream(dispatchClient, {
+      tenantId: T1,
+      purposeRef: 'cmp_bus-down',
+      contactIds: [id],
+    });
+    expect([resolved.error?.code, resolved.reason]).toEqual([grpc.status.UNAVAILABLE, 'AUDIT_UNAVAILABLE']);
+    expect(resolved.batches).toEqual([]);
   });
 
   it('records the product metrics of what it served, with ids and codes only as labels', async () => {
