@@ -8,7 +8,14 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import Database from 'better-sqlite3';
-import { openDevCa, openDevTokenIssuer, writeDevTlsFiles, type IssuedCertificate } from '@sealpost/access';
+import {
+  DEFAULT_ACCESS_POLICY,
+  openDevCa,
+  openDevTokenIssuer,
+  withServiceGrants,
+  writeDevTlsFiles,
+  type IssuedCertificate,
+} from '@sealpost/access';
 import { EmbeddedBus, type ReceivedEvent, type ServiceBus } from '@sealpost/bus';
 import { loadConfig } from '@sealpost/config';
 import { ContactCipher, KeyHierarchy, LocalKeyring, kmsKeyIdResolver } from '@sealpost/crypto';
@@ -186,7 +193,16 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
       SEALPOST_VAULT_REVEAL_QUOTA: '30/3600',
     });
     bus = shared.forService('contact-vault');
-    service = await startContactVaultService({ config, bus, relayPollMs: 20, resolveBatchSize: 2 });
+    service = await startContactVaultService({
+      config,
+      bus,
+      relayPollMs: 20,
+      resolveBatchSize: 2,
+      // A table that wrongly grants consent ResolveRecipients: the handler's own check must still refuse it.
+      accessPolicy: withServiceGrants(DEFAULT_ACCESS_POLICY, {
+        '/sealpost.vault.v1.ContactVault/ResolveRecipients': ['consent'],
+      }),
+    });
     const creds = (c: IssuedCertificate) =>
       grpc.credentials.createSsl(Buffer.from(ca.certPem), Buffer.from(c.keyPem), Buffer.from(c.certPem));
     operatorClient = new Client(service.endpoint.grpc, creds(cli));
@@ -301,6 +317,9 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
       const refused = await resolveStream(client, request, client === operatorClient ? tokens['dpo'] : undefined);
       expect(refused.error?.code).toBe(grpc.status.PERMISSION_DENIED);
       expect(refused.batches).toEqual([]);
+      // consent passed the (wrong) table above and was stopped by the handler; the operator, by the table.
+      if (client === consentClient) expect(refused.reason).toBe('NOT_ALLOWED');
+      else expect(refused.reason).not.toBe('NOT_ALLOWED');
     }
     const ok = await resolveStream(dispatchClient, request);
     expect(ok.error).toBeUndefined();
