@@ -16,6 +16,7 @@ import { findContacts } from '../src/app/find-contacts';
 import { startRotateTenantKey, type RotateDeps } from '../src/app/rotate-tenant-key';
 import { sweepRetention } from '../src/app/sweep-retention';
 import { upsertContact } from '../src/app/upsert-contact';
+import { indexKeyOf } from '../src/app/vault-deps';
 import { openDevTokenIssuer } from '@sealpost/access';
 import { EmbeddedBus, type ServiceBus } from '@sealpost/bus';
 import { BusAuditPublisher } from '../src/adapters/bus/bus-audit-publisher';
@@ -220,6 +221,23 @@ describe('rotation and erasure use cases (SQLite)', () => {
     } finally {
       restoredDb.close();
     }
+  });
+
+  it('an erasure releases the index entries: the same address later is a new contact, the old one stays gone', async () => {
+    const fields = { email: 'gone@example.com', phone: '+447911200999' };
+    const { contactId } = await upsertContact(deps, { tenantId: T, fields });
+    const indexes = (await deps.contacts.get(T, contactId))!.indexes;
+    expect(indexes.map((i) => i.fieldKind).sort()).toEqual(['email', 'phone']);
+    const erased = await startEraseContact(deps, { tenantId: T, contactId, actor, keepSuppressionTombstone: false });
+    expect(await erased.done).toMatchObject({ done: true, errorReason: '' });
+    for (const index of indexes) expect(await deps.indexEntries.find(indexKeyOf(T, index))).toBeUndefined();
+    expect(await deps.contacts.get(T, contactId)).toBeUndefined();
+    expect(await find(fields.email)).toEqual([]);
+
+    const again = await upsertContact(deps, { tenantId: T, fields });
+    expect(again.created).toBe(true);
+    expect(again.contactId).not.toBe(contactId);
+    expect(await find(fields.email)).toEqual([again.contactId]);
   });
 
   it('five erasures of one contact at once: one erasure, one ledger entry, every caller gets its operation', async () => {
