@@ -21,6 +21,7 @@ import { openDevTokenIssuer } from '@sealpost/access';
 import { EmbeddedBus, type ServiceBus } from '@sealpost/bus';
 import { BusAuditPublisher } from '../src/adapters/bus/bus-audit-publisher';
 import type { GrpcAuditProofs } from '../src/adapters/grpc/grpc-audit-proofs';
+import type { AuditProofs } from '../src/ports/audit-proofs';
 import type { AuditPublisher } from '../src/ports/audit-publisher';
 import { startAuditPeer, type AuditPeer } from './support/audit-peer';
 import { sqliteVault, type VaultCtx } from './support/vault-stores';
@@ -29,6 +30,12 @@ const T = 't-rot';
 const actor = { kind: 'operator' as const, id: 'op-1' };
 
 /** The real bus publisher, noting the actions it published (the rotation test asserts one). */
+function flipped(bytes: Uint8Array): Uint8Array {
+  const copy = Uint8Array.from(bytes);
+  copy[0]! ^= 1;
+  return copy;
+}
+
 function recordingAudit(bus: ServiceBus): AuditPublisher & { actions: string[] } {
   const inner = new BusAuditPublisher(bus);
   const actions: string[] = [];
@@ -239,6 +246,32 @@ describe('rotation and erasure use cases (SQLite)', () => {
     expect(again.contactId).not.toBe(contactId);
     expect(await find(fields.email)).toEqual([again.contactId]);
   });
+
+  it.each([
+    [
+      'whose leaf hash is not the published entry',
+      (p: { leafHash: Uint8Array }) => ({ leafHash: flipped(p.leafHash) }),
+    ],
+    ['of another entry', () => ({ entryId: 'a0000000-0000-7000-8000-000000000000' })],
+  ])(
+    'an audit proof %s ends the erasure AUDIT_PROOF_INVALID, with no receipt signed',
+    async (_, tamper: (p: { leafHash: Uint8Array }) => object) => {
+      // The audit service's real proof, altered on its way to the vault: the vault checks it itself.
+      const tampered: AuditProofs = {
+        awaitInclusion: async (entryId, options) => {
+          const real = await auditProofs.awaitInclusion(entryId, options);
+          return { ...real, ...tamper(real) };
+        },
+      };
+      const { contactId } = await upsertContact(deps, { tenantId: T, fields: { email: 'proof@example.com' } });
+      const erased = await startEraseContact(
+        { ...deps, auditProofs: tampered },
+        { tenantId: T, contactId, actor, keepSuppressionTombstone: false },
+      );
+      const op = await erased.done;
+      expect(op).toMatchObject({ done: true, errorReason: 'AUDIT_PROOF_INVALID', result: '' });
+    },
+  );
 
   it('five erasures of one contact at once: one erasure, one ledger entry, every caller gets its operation', async () => {
     const { contactId } = await upsertContact(deps, { tenantId: T, fields: { email: 'twice@example.com' } });
