@@ -11,6 +11,7 @@ import { ContactCipher, KeyNotFoundError } from '@sealpost/crypto';
 import { SqliteDataKeyStore, openSqliteKeyStore } from '../src/adapters/sqlite/sqlite-key-store';
 import { openLocalReceiptSigner } from '../src/adapters/signing/local-receipt-signer';
 import { startEraseContact, type EraseDeps } from '../src/app/erase-contact';
+import { importContacts, type ImportRow } from '../src/app/import-contacts';
 import { isSuppressed, reapplyErasureLedger } from '../src/app/erasure-ledger';
 import { findContacts } from '../src/app/find-contacts';
 import { startRotateTenantKey, type RotateDeps } from '../src/app/rotate-tenant-key';
@@ -24,6 +25,7 @@ import type { GrpcAuditProofs } from '../src/adapters/grpc/grpc-audit-proofs';
 import type { AuditProofs } from '../src/ports/audit-proofs';
 import type { AuditPublisher } from '../src/ports/audit-publisher';
 import { startAuditPeer, type AuditPeer } from './support/audit-peer';
+import { canaries, findForbidden, forbiddenForms } from './support/canaries';
 import { sqliteVault, type VaultCtx } from './support/vault-stores';
 
 const T = 't-rot';
@@ -305,6 +307,39 @@ describe('rotation and erasure use cases (SQLite)', () => {
     const { done } = await startEraseContact(deps, { tenantId: T, contactId, actor, keepSuppressionTombstone: false });
     expect((await done).errorReason).toBe('');
   }, 30_000);
+
+  it('leaves no canary in either store after imports, erasures with tombstones, both rotations and a retention sweep', async () => {
+    const people = canaries(40, 'life');
+    const name = (i: number): string => `Lifecyclename Person${String(i).padStart(3, '0')}`;
+    const t0 = new Date('2024-01-01T00:00:00Z');
+    // Half imported long ago (the sweep erases them), half upserted now.
+    async function* rows(): AsyncIterable<ImportRow> {
+      for (const [i, p] of people.slice(0, 20).entries())
+        yield { tenantId: T, row: String(i + 2), fields: { email: p.rawEmail, phone: p.rawPhone, name: name(i) } };
+    }
+    for await (const r of importContacts({ ...deps, now: () => t0 }, rows())) expect(r.result).toBe('created');
+    const ids: string[] = [];
+    for (const [i, p] of people.slice(20).entries()) {
+      const fields = { email: p.rawEmail, phone: p.rawPhone, name: name(20 + i) };
+      ids.push((await upsertContact(deps, { tenantId: T, fields })).contactId);
+    }
+    for (const contactId of ids.slice(0, 5)) {
+      const erased = await startEraseContact(deps, { tenantId: T, contactId, actor, keepSuppressionTombstone: true });
+      expect(await erased.done).toMatchObject({ done: true, errorReason: '' });
+    }
+    for (const keyKind of ['kek', 'index'] as const) {
+      const rotated = await startRotateTenantKey(deps, { tenantId: T, keyKind, actor });
+      expect((await rotated.done).errorReason).toBe('');
+    }
+    const swept = await sweepRetention(deps, { policy: { tenants: { [T]: 30 } }, dryRun: false });
+    expect(swept.tenants[T]).toMatchObject({ due: 20, erased: 20, failed: 0 });
+
+    const needles = forbiddenForms(people.flatMap((p, i) => [p.rawEmail, p.email, p.rawPhone, p.phone, name(i)]));
+    expect(findForbidden(await ctx.dumpContactStore(), needles)).toEqual([]);
+    expect(findForbidden(await ctx.dumpKeyStore(), needles)).toEqual([]);
+    // The scan reads what is there: the 15 contacts left still open, and their values are only inside records.
+    expect(await find(people[39]!.rawEmail)).toEqual([ids[19]]);
+  });
 
   it('retention sweep: dry run counts, the real run erases inactive contacts only', async () => {
     const t0 = new Date('2024-01-01T00:00:00Z');
