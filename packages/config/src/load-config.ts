@@ -468,7 +468,10 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Sealpo
       r.problem('SEALPOST_VAULT_KEYSTORE_FILE', 'applies to SEALPOST_STORE=sqlite only');
     }
     const database = keyStoreDatabase ?? `${store.database}_keys`;
-    if (database === store.database && (keyStoreMongoUrl === undefined || keyStoreMongoUrl === store.url)) {
+    if (
+      database === store.database &&
+      (keyStoreMongoUrl === undefined || shareMongoServer(keyStoreMongoUrl, store.url))
+    ) {
       r.problem('SEALPOST_VAULT_KEYSTORE_DATABASE', 'must not be the contact database on the same server');
     }
     keyStore = { kind: 'mongo', database, ...(keyStoreMongoUrl !== undefined && { url: keyStoreMongoUrl }) };
@@ -627,4 +630,25 @@ function pairedCredentials(
   if (user === undefined && passwordFile !== undefined && !r.hasProblem(userName)) {
     r.problem(userName, `required when ${fileName} is set`);
   }
+}
+
+/**
+ * Whether two MongoDB URLs name a server in common: the same scheme and at least one host, compared without user,
+ * case, a trailing dot or the default port (`mongodb://Mongo:27017/` and `mongodb://u@mongo` are the same server).
+ * Another name for the same machine (an alias, an IP address) cannot be seen from the URLs.
+ */
+function shareMongoServer(a: string, b: string): boolean {
+  const servers = (url: string): { scheme: string; hosts: Set<string> } => {
+    const match = /^(mongodb(?:\+srv)?):\/\/(?:[^@/]*@)?([^/?#]*)/i.exec(url);
+    if (!match) return { scheme: url, hosts: new Set([url]) };
+    const scheme = match[1]!.toLowerCase();
+    const hosts = match[2]!.split(',').map((host) => {
+      const name = host.toLowerCase().replace(/\.(?=:\d+$|$)/, '');
+      return scheme === 'mongodb' && !/:\d+$/.test(name) ? `${name}:27017` : name;
+    });
+    return { scheme, hosts: new Set(hosts) };
+  };
+  const x = servers(a);
+  const y = servers(b);
+  return x.scheme === y.scheme && [...x.hosts].some((host) => y.hosts.has(host));
 }

@@ -120,6 +120,31 @@ describe('contact vault settings', () => {
     expect(problems).toEqual([expect.stringMatching(/^SEALPOST_VAULT_KEYSTORE_FILE: .*contact store/)]);
     const mongo = problemsOf({ SEALPOST_STORE: 'mongo', SEALPOST_VAULT_KEYSTORE_DATABASE: 'sealpost_contact_vault' });
     expect(mongo).toEqual([expect.stringMatching(/^SEALPOST_VAULT_KEYSTORE_DATABASE: /)]);
+    // The same server written another way is still the same server; another server may hold the same database name.
+    const contacts = {
+      SEALPOST_STORE: 'mongo',
+      SEALPOST_MONGO_URL: 'mongodb://mongo-a.data.svc,mongo-b.data.svc/?tls=true',
+    };
+    for (const sameServer of [
+      'mongodb://mongo-a.data.svc,mongo-b.data.svc/?tls=true',
+      'mongodb://MONGO-B.data.svc:27017/',
+      'mongodb://keys-user@mongo-a.data.svc.:27017/?tls=true',
+    ]) {
+      const problems = problemsOf({
+        ...contacts,
+        SEALPOST_VAULT_KEYSTORE_MONGO_URL: sameServer,
+        SEALPOST_VAULT_KEYSTORE_DATABASE: 'sealpost_contact_vault',
+      });
+      expect(problems).toEqual([expect.stringMatching(/^SEALPOST_VAULT_KEYSTORE_DATABASE: .*same server/)]);
+    }
+    for (const otherServer of ['mongodb://mongo-keys.data.svc/?tls=true', 'mongodb://mongo-a.data.svc:27018/']) {
+      const config = loadConfig('contact-vault', {
+        ...contacts,
+        SEALPOST_VAULT_KEYSTORE_MONGO_URL: otherServer,
+        SEALPOST_VAULT_KEYSTORE_DATABASE: 'sealpost_contact_vault',
+      });
+      expect(config.vault.keyStore).toEqual({ kind: 'mongo', url: otherServer, database: 'sealpost_contact_vault' });
+    }
   });
 
   it('production: a separate key-store server, and a KMS key for receipts is required', () => {
