@@ -355,5 +355,13 @@ describe('rotation and erasure use cases (SQLite)', () => {
     expect(await find('old0@example.com')).toEqual([]);
     expect(await find('fresh@example.com')).toEqual([fresh.contactId]);
     expect((await sweepRetention(deps, { policy, dryRun: true })).tenants[T]!.due).toBe(0);
+    // Retention keeps no suppression tombstone: a swept address may be collected again.
+    expect(await isSuppressed(deps, T, { field: 'email', value: 'old0@example.com' })).toBe(false);
+  });
+
+  it('refuses to rotate the suppression key: its tombstones must match the same address forever', async () => {
+    await expect(
+      startRotateTenantKey(deps, { tenantId: T, keyKind: 'suppression' as 'kek', actor }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'key_kind' });
   });
 });
