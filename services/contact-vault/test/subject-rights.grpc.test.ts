@@ -300,6 +300,17 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
       expect(both.error?.code).toBe(grpc.status.INTERNAL);
       expect(both.reason).toBe('RECORD_TAMPERED');
       expect(JSON.stringify(both)).not.toContain('swap.b');
+      // Dispatch never gets a tampered contact's address: it is listed as missing, beside the intact one.
+      const resolved = await resolveStream(dispatchClient, {
+        tenantId: T1,
+        purposeRef: 'cmp_swap',
+        contactIds: [a, b],
+      });
+      expect(resolved.error).toBeUndefined();
+      expect(resolved.batches.flatMap((x) => x.recipients)).toEqual([
+        { contactId: b, email: 'swap.b@example.com', phone: '' },
+      ]);
+      expect(resolved.batches.flatMap((x) => x.missingContactIds)).toEqual([a]);
     } finally {
       db.close();
     }
@@ -394,6 +405,15 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
       tokens['support'],
     );
     expect(find.response?.contacts).toEqual([]);
+    // Dispatch is told the erased contact is missing, and gets nothing for it.
+    const resolved = await resolveStream(dispatchClient, {
+      tenantId: T1,
+      purposeRef: 'cmp_after-erase',
+      contactIds: [id],
+    });
+    expect(resolved.error).toBeUndefined();
+    expect(resolved.batches.flatMap((b) => b.recipients)).toEqual([]);
+    expect(resolved.batches.flatMap((b) => b.missingContactIds)).toEqual([id]);
 
     // The old copy still has the ciphertext; the live key store no longer has what opens it.
     const old = new Database(backup, { readonly: true });
