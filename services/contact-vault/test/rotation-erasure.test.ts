@@ -275,6 +275,15 @@ describe('rotation and erasure use cases (SQLite)', () => {
     },
   );
 
+  it('re-applying the ledger reports a contact that is live again (an erasure stopped before its tombstone)', async () => {
+    const { contactId } = await upsertContact(deps, { tenantId: T, fields: { email: 'halfway@example.com' } });
+    // What a crash right after the ledger step leaves: the entry, the key, and the live document.
+    await deps.erasures.appendLedger({ tenantId: T, contactId, erasureId: 'er_halfway', erasedAt: new Date() });
+    expect(await reapplyErasureLedger(deps)).toEqual({ entries: 1, keysShredded: 1, contactsStillLive: 1 });
+    const live = await deps.contacts.get(T, contactId);
+    await expect(deps.cipher.open(T, contactId, live!.record)).rejects.toBeInstanceOf(KeyNotFoundError);
+  });
+
   it('five erasures of one contact at once: one erasure, one ledger entry, every caller gets its operation', async () => {
     const { contactId } = await upsertContact(deps, { tenantId: T, fields: { email: 'twice@example.com' } });
     const erase = () => startEraseContact(deps, { tenantId: T, contactId, actor, keepSuppressionTombstone: false });
