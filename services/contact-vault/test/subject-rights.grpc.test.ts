@@ -177,6 +177,7 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     tokens['admin'] = await issuer.issue({ tenant: T1, role: 'admin', subject: 'op-admin-1', mfa: true });
     tokens['otherTenant'] = await issuer.issue({ tenant: T2, role: 'dpo', subject: 'op-globex-1', mfa: true });
     tokens['quota'] = await issuer.issue({ tenant: T1, role: 'support', subject: 'op-quota-1', mfa: true });
+    tokens['quotaDpo'] = await issuer.issue({ tenant: T1, role: 'dpo', subject: 'op-quota-2', mfa: true });
 
     shared = EmbeddedBus.open(path.join(dir.path, 'bus.sqlite'), { pollIntervalMs: 20 });
     // The audit service creates the audit stream and appends and signs what the vault publishes.
@@ -191,6 +192,7 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
       SEALPOST_VAULT_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
       SEALPOST_VAULT_HEALTH_ADDR: `127.0.0.1:${await freePort()}`,
       SEALPOST_VAULT_REVEAL_QUOTA: '30/3600',
+      SEALPOST_VAULT_RESOLVE_PURPOSE_QUOTA: '5/3600',
     });
     bus = shared.forService('contact-vault');
     service = await startContactVaultService({
@@ -490,6 +492,35 @@ describe('contact vault subject rights over mutual TLS (SQLite, embedded bus)', 
     }
     expect(codes.slice(0, 30).every((c) => c === undefined)).toBe(true);
     expect(codes[30]).toBe(grpc.status.RESOURCE_EXHAUSTED);
+  });
+
+  it('counts exports against the same per-principal quota as reveals', async () => {
+    const req = { tenantId: T1, contactId: await upsert({ email: 'quota.export@example.com' }) };
+    for (let i = 0; i < 29; i++)
+      expect((await call('revealContact', req, tokens['quotaDpo'], PURPOSE)).error).toBeUndefined();
+    expect((await call('exportContact', req, tokens['quotaDpo'], PURPOSE)).error).toBeUndefined();
+    for (const method of ['exportContact', 'revealContact']) {
+      const over = await call(method, req, tokens['quotaDpo'], PURPOSE);
+      expect(over.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    }
+  });
+
+  it('limits the addresses resolved per purpose: the batch over the limit is refused, other purposes go on', async () => {
+    const ids = [
+      await upsert({ email: 'purpose1@example.com' }),
+      await upsert({ email: 'purpose2@example.com' }),
+      await upsert({ email: 'purpose3@example.com' }),
+    ];
+    const request = { tenantId: T1, purposeRef: 'cmp_quota', contactIds: ids };
+    const first = await resolveStream(dispatchClient, request);
+    expect(first.error).toBeUndefined();
+    // 3 of 5 taken; the second call's first batch (2) fits, its second (1 more) does not and is never sent.
+    const second = await resolveStream(dispatchClient, request);
+    expect(second.error?.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(second.batches.flatMap((b) => b.recipients.map((r) => r.contactId))).toEqual(ids.slice(0, 2));
+    const other = await resolveStream(dispatchClient, { ...request, purposeRef: 'cmp_quota-2' });
+    expect(other.error).toBeUndefined();
+    expect(other.batches.flatMap((b) => b.recipients)).toHaveLength(3);
   });
 
   it('refuses reveal, export and resolve with the bus down and returns no plaintext', async () => {
