@@ -136,6 +136,32 @@ describe('KeyHierarchy', () => {
     expect(replica.stats()).toMatchObject({ loads: 4, misses: 4, hits: 996, expiredByUses: 3 });
   });
 
+  it('by default keeps a plaintext key 5 minutes or 1,000,000 uses, whichever comes first, and forgets all on clear()', async () => {
+    let now = 0;
+    const kms = new CountingKms(keyring);
+    const tenantKeys = new InMemoryTenantKeyStore();
+    const options = { kms, kmsKeyIdFor: kmsKeyIdResolver({ template: 'local-{tenant}' }), tenantKeys };
+    await new KeyHierarchy(options).currentKek('tenant-a'); // created by another replica
+    const keys = new KeyHierarchy({ ...options, cache: { now: () => now } });
+    await keys.currentKek('tenant-a');
+    const calls = kms.calls;
+    now += 5 * 60_000 - 1;
+    expect(keys.cachedCurrentKek('tenant-a')).toBeDefined();
+    now += 1;
+    expect(keys.cachedCurrentKek('tenant-a')).toBeUndefined();
+    await keys.currentKek('tenant-a');
+    expect(kms.calls - calls).toBe(1);
+
+    let uses = 1;
+    while (keys.cachedCurrentKek('tenant-a') !== undefined && uses <= 1_000_001) uses += 1;
+    expect(uses).toBe(1_000_000);
+
+    await keys.currentKek('tenant-a');
+    keys.clear();
+    expect(keys.cachedCurrentKek('tenant-a')).toBeUndefined();
+    expect(keys.stats().size).toBe(0);
+  });
+
   it('rotates the KEK and index root, keeping old versions readable', async () => {
     const { keys, fresh } = setup();
     const v1 = await keys.currentKek('tenant-a');
