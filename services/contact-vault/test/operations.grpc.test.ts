@@ -265,7 +265,9 @@ describe('contact vault operations and the scheduled retention sweep (SQLite, em
     expect(await recorded.sum('sealpost_vault_retention_erased_total', { tenant: T1, outcome: 'erased' })).toBe(2);
     const lease = await recorded.points('sealpost_lease_held');
     expect(lease.find((p) => p.attributes['lease'] === 'retention:contact-vault')?.value).toBe(1);
-    // Counts and tenant ids only: no address in any log line.
-    expect(logLines.join('\n')).not.toMatch(/@example\.com|stale\.|fresh\./);
+    // Counts and tenant ids only: no address, and no contact id, in any log line.
+    const logged = logLines.join('\n');
+    expect(logged).not.toMatch(/@example\.com|stale\.|fresh\./);
+    for (const id of [...stale, fresh]) expect(logged).not.toContain(id);
   }, 60_000);
 });
