@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { SqliteErasureRepository, openSqliteContactStore } from '@sealpost/contact-vault';
 import { waitFor } from '@sealpost/testkit';
 import { scaleCsv } from './support/scale-csv';
 
@@ -491,6 +492,37 @@ describe('sealpost contacts / keys against a running runner', () => {
     expect(reapply.code).toBe(0);
     expect(reapply.stdout).toBe(
       'erasure ledger: 1 entries, 0 data keys deleted again, 0 contacts live again (erase them again)\n',
+    );
+
+    // An erasure of Bob stopped right after its ledger entry (a crash): Bob is live again and must be erased again.
+    const support = await tokenFile('support', true);
+    const find = await sealpost([
+      'contacts',
+      'find',
+      '--tenant',
+      TENANT,
+      '--email',
+      'bob@example.com',
+      '--token-file',
+      support,
+    ]);
+    const bobId = find.stdout.split(/\s/)[0]!;
+    expect(bobId).toMatch(/^ct_/);
+    const db = openSqliteContactStore(path.join(dataDir, 'contact-vault.sqlite'));
+    try {
+      await new SqliteErasureRepository(db).appendLedger({
+        tenantId: TENANT,
+        contactId: bobId,
+        erasureId: 'er_zzzz-crashed',
+        erasedAt: new Date(),
+      });
+    } finally {
+      db.close();
+    }
+    const live = await sealpost(['contacts', 'reapply-erasures']);
+    expect(live.code).toBe(1);
+    expect(live.stdout).toBe(
+      'erasure ledger: 2 entries, 1 data keys deleted again, 1 contacts live again (erase them again)\n',
     );
   }, 60_000);
   it(`imports a ${SCALE_ROWS}-row CSV with duplicates and bad rows with an exact summary`, async () => {
