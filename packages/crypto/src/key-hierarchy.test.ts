@@ -183,6 +183,21 @@ describe('KeyHierarchy', () => {
     await expect(replica.kek('tenant-a', 9)).rejects.toBeInstanceOf(KeyNotFoundError);
   });
 
+  it('a warm replica picks up a rotation made elsewhere when its cache window ends, not before', async () => {
+    const { keys, fresh, advance } = setup({ maxAgeMs: 60_000 });
+    expect((await keys.currentKek('tenant-a')).version).toBe(1);
+    expect((await keys.currentIndexKeys('tenant-a')).keyVersion).toBe(1);
+    const other = fresh();
+    await other.rotateKek('tenant-a');
+    await other.rotateIndexRoot('tenant-a');
+    advance(59_999);
+    expect((await keys.currentKek('tenant-a')).version).toBe(1);
+    expect((await keys.currentIndexKeys('tenant-a')).keyVersion).toBe(1);
+    advance(1);
+    expect((await keys.currentKek('tenant-a')).version).toBe(2);
+    expect((await keys.currentIndexKeys('tenant-a')).keyVersion).toBe(2);
+  });
+
   it('survives a KMS outage until the cache expires, then fails closed with KMS_UNAVAILABLE', async () => {
     const { keys, switchable, advance } = setup({ maxAgeMs: 30_000 });
     const kek = await keys.currentKek('tenant-a');
