@@ -61,10 +61,10 @@ export interface ImportOptions {
 const DEFAULT_BATCH = 4096;
 const DEFAULT_WAIT_MS = 5;
 /**
- * How long a batch holds the thread, by default, before it lets the event loop turn. Rows of the next batch are read from the
- * stream only when the loop turns, and only a whole batch goes to the normaliser: without turns the next batch was
- * read after this one, normalised while this thread waited, and often cut short by the partial-batch timer (a fifth
- * of the import was waiting; batches averaged ~1,300 rows instead of 4,096).
+ * How long a batch holds the thread, by default, before it lets the event loop turn. Rows of the next batch are read
+ * from the stream only when the loop turns, and only a whole batch goes to the normaliser: without turns the next batch
+ * was read after this one, normalised while this thread waited, and often cut short by the partial-batch timer (a
+ * fifth of the import was waiting; batches averaged ~1,300 rows instead of 4,096).
  */
 const DEFAULT_TURN_EVERY_MS = 8;
 
