@@ -15,6 +15,7 @@ import {
   type ServiceBus,
 } from '@sealpost/bus';
 import { auditEventsV1, eventsV1 } from '@sealpost/proto';
+import { unwrapDataKey } from '@sealpost/crypto';
 import { describeRepositoryContract } from '@sealpost/storage/testing';
 import { BusAuditPublisher } from '../src/adapters/bus/bus-audit-publisher';
 import { findContacts } from '../src/app/find-contacts';
@@ -204,7 +205,7 @@ describeRepositoryContract<Ctx>(
       expect(counts).toMatchObject({ contacts: 1, index_entries: 1, outbox: 1, data_keys: 1 });
     }, 60_000);
 
-    it('gives the same email different blind indexes in two tenants and stores no index key or KEK', async () => {
+    it('gives the same email different blind indexes in two tenants; stores no index key, KEK, suppression key or data key unwrapped', async () => {
       const [p] = canaries(1, 'twin');
       const a = await upsertContact(ctx().deps, { tenantId: T1, fields: { email: p!.rawEmail } });
       const b = await upsertContact(ctx().deps, { tenantId: T2, fields: { email: p!.rawEmail } });
@@ -215,9 +216,16 @@ describeRepositoryContract<Ctx>(
       expect(ia[0]!.value).not.toBe(ib[0]!.value);
 
       const secrets: Buffer[] = [];
-      for (const t of [T1, T2]) {
+      for (const [t, contactId] of [
+        [T1, a.contactId],
+        [T2, b.contactId],
+      ] as const) {
         const idx = await ctx().keys.currentIndexKeys(t);
-        secrets.push(idx.keys.email.export(), idx.keys.phone.export(), (await ctx().keys.currentKek(t)).key.export());
+        const kek = await ctx().keys.currentKek(t);
+        secrets.push(idx.keys.email.export(), idx.keys.phone.export(), kek.key.export());
+        secrets.push((await ctx().keys.suppressionKey(t)).key.export());
+        // The contact's data key in plaintext, unwrapped here with the tenant's KEK.
+        secrets.push(Buffer.from(unwrapDataKey(kek, contactId, (await ctx().stores.dataKeys.get(t, contactId))!).key));
       }
       const dumps = Buffer.concat([await ctx().dumpContactStore(), await ctx().dumpKeyStore()]);
       for (const secret of secrets) {
