@@ -64,6 +64,9 @@ describe('sealpost contacts / keys against a running runner', () => {
     writeFileSync(file, r.stdout, { mode: 0o600 });
     return file;
   };
+  /** `contacts find --email` in the test tenant, as the holder of `token`. */
+  const findByEmail = (email: string, token: string): Promise<Run> =>
+    sealpost(['contacts', 'find', '--tenant', TENANT, '--email', email, '--token-file', token]);
   const csv = (name: string, content: string | Buffer): string => {
     const file = path.join(dataDir, name);
     writeFileSync(file, content);
@@ -226,32 +229,14 @@ describe('sealpost contacts / keys against a running runner', () => {
     expect(bad.stderr).toMatch(/row 3: not valid UTF-8/);
     // Row 2 was fine, but the file was refused as a whole: erin does not exist.
     const support = await tokenFile('support', false);
-    const find = await sealpost([
-      'contacts',
-      'find',
-      '--tenant',
-      TENANT,
-      '--email',
-      'erin@example.com',
-      '--token-file',
-      support,
-    ]);
+    const find = await findByEmail('erin@example.com', support);
     expect(find.code).toBe(0);
     expect(find.stdout).toBe('no contact found\n');
   }, 90_000);
 
   it('finds a contact by email and by phone: masked view only', async () => {
     const token = await tokenFile('support', false);
-    const byEmail = await sealpost([
-      'contacts',
-      'find',
-      '--tenant',
-      TENANT,
-      '--email',
-      'Ann@Example.com',
-      '--token-file',
-      token,
-    ]);
+    const byEmail = await findByEmail('Ann@Example.com', token);
     expect(byEmail.code).toBe(0);
     const match = /^(\S+)\s+email (\S+)\s+phone (\S+)/.exec(byEmail.stdout);
     expect(match).not.toBeNull();
@@ -331,16 +316,7 @@ describe('sealpost contacts / keys against a running runner', () => {
       new RegExp(`^erased ${annId} \\(operation \\S+\\)\\nreceipt: [\\w-]+\\.[\\w-]+\\.[\\w-]+\\n`),
     );
     expect(erased.stdout).toContain(annId);
-    const find = await sealpost([
-      'contacts',
-      'find',
-      '--tenant',
-      TENANT,
-      '--email',
-      'ann@example.com',
-      '--token-file',
-      dpo,
-    ]);
+    const find = await findByEmail('ann@example.com', dpo);
     expect(find.stdout).toBe('no contact found\n');
   }, 60_000);
 
@@ -456,16 +432,7 @@ describe('sealpost contacts / keys against a running runner', () => {
     expect(rotated.stdout).toMatch(/^rotated the kek key of t-cli \(operation \S+\)/);
     // Contacts stay readable under the new KEK.
     const mfa = await tokenFile('support', true);
-    const find = await sealpost([
-      'contacts',
-      'find',
-      '--tenant',
-      TENANT,
-      '--email',
-      'bob@example.com',
-      '--token-file',
-      mfa,
-    ]);
+    const find = await findByEmail('bob@example.com', mfa);
     const bobId = find.stdout.split(/\s/)[0]!;
     const shown = await sealpost([
       'contacts',
@@ -496,16 +463,7 @@ describe('sealpost contacts / keys against a running runner', () => {
 
     // An erasure of Bob stopped right after its ledger entry (a crash): Bob is live again and must be erased again.
     const support = await tokenFile('support', true);
-    const find = await sealpost([
-      'contacts',
-      'find',
-      '--tenant',
-      TENANT,
-      '--email',
-      'bob@example.com',
-      '--token-file',
-      support,
-    ]);
+    const find = await findByEmail('bob@example.com', support);
     const bobId = find.stdout.split(/\s/)[0]!;
     expect(bobId).toMatch(/^ct_/);
     const db = openSqliteContactStore(path.join(dataDir, 'contact-vault.sqlite'));
