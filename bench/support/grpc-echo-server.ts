@@ -8,20 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { rawBytesUnaryMethod } from '@sealpost/testkit';
 
 export const ECHO_METHOD = '/sealpost.bench.Echo/Call';
-const identity = (b: Buffer): Buffer => b;
-export const ECHO_SERVICE = {
-  call: {
-    path: ECHO_METHOD,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: identity,
-    requestDeserialize: identity,
-    responseSerialize: identity,
-    responseDeserialize: identity,
-  },
-} satisfies grpc.ServiceDefinition;
+export const ECHO_SERVICE = { call: rawBytesUnaryMethod(ECHO_METHOD) } satisfies grpc.ServiceDefinition;
 
 if (require.main === module) {
   const [caFile, certFile, keyFile] = process.argv.slice(2);

@@ -20,3 +20,4 @@ export { UNIQUE_NAME, uniqueName } from './names';
 export { cleanupTempDirs, tempDir, type TempDir } from './temp-dir';
 export { PeerTimeoutError, portOpen, waitFor, waitForPort, type WaitOptions } from './wait';
 export { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './otlp-receiver';
+export { rawBytesUnaryMethod } from './raw-grpc';
