@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ContactCipher } from './contact-cipher';
+import { ContactCipher, sealNewContact } from './contact-cipher';
 import { InMemoryDataKeyStore } from './data-key';
 import { DecryptionError, KeyNotFoundError } from './errors';
 import { InMemoryTenantKeyStore, KeyHierarchy, kmsKeyIdResolver } from './key-hierarchy';
@@ -57,6 +57,24 @@ describe('ContactCipher', () => {
     expect(readRecordHeader(again).dataKeyId).toBe(readRecordHeader(first).dataKeyId);
     expect(await cipher.open('tenant-a', 'contact-1', first)).toEqual(fields);
     expect((await cipher.open('tenant-a', 'contact-1', again)).name).toBe('Jane Smith');
+  });
+
+  it('seals a new contact without a key store: stored beside it, the record opens; elsewhere it does not', async () => {
+    const kek = await keys.currentKek('tenant-a');
+    const sealed = sealNewContact(kek, 'contact-1', fields);
+    expect(sealed.dataKey.kekVersion).toBe(kek.version);
+    expect(readRecordHeader(sealed.record)).toMatchObject({ dataKeyId: sealed.dataKey.dataKeyId, kekVersion: 1 });
+    // Nothing was stored: the record does not open until the key is.
+    await expect(cipher.open('tenant-a', 'contact-1', sealed.record)).rejects.toBeInstanceOf(KeyNotFoundError);
+    await dataKeys.put('tenant-a', 'contact-1', sealed.dataKey);
+    expect(await cipher.open('tenant-a', 'contact-1', sealed.record)).toEqual(fields);
+    // The key is bound to its contact: stored for another one, neither it nor the record opens there.
+    await dataKeys.put('tenant-a', 'contact-2', sealed.dataKey);
+    await expect(cipher.open('tenant-a', 'contact-2', sealed.record)).rejects.toBeInstanceOf(DecryptionError);
+    // Each call draws a fresh key and nonce.
+    const again = sealNewContact(kek, 'contact-1', fields);
+    expect(again.dataKey.dataKeyId).not.toBe(sealed.dataKey.dataKeyId);
+    expect(Buffer.compare(again.record, sealed.record)).not.toBe(0);
   });
 
   it('keeps one data key per contact across writes, with a new nonce each time', async () => {

@@ -1,8 +1,38 @@
 import { generateDataKey, unwrapDataKey, wrapDataKey, type DataKeyStore } from './data-key';
 import { KeyNotFoundError } from './errors';
 import type { KeyHierarchy } from './key-hierarchy';
-import type { DataKey, WrappedDataKey } from './keys';
+import type { DataKey, TenantKek, WrappedDataKey } from './keys';
 import { openRecord, sealRecord } from './record-cipher';
+
+/** A new contact sealed without a key store: its record and the data key to store beside it (wrapped). */
+export interface SealedNewContact {
+  readonly record: Buffer;
+  readonly dataKey: WrappedDataKey;
+}
+
+/**
+ * Seals a contact id that no key store has seen yet (just minted): a fresh data key wrapped by `kek`, the record
+ * under it, the plaintext key zeroed. Pure, so a worker thread can do it for a batch; the caller stores `dataKey`
+ * create-if-absent before the record and counts the KEK use. `ContactCipher.seal` is the way with a key store.
+ */
+export function sealNewContact(
+  kek: TenantKek,
+  contactId: string,
+  fields: Readonly<Record<string, string>>,
+): SealedNewContact {
+  const fresh = generateDataKey();
+  try {
+    const dataKey = wrapDataKey(kek, contactId, fresh);
+    const record = sealRecord(
+      { tenantId: kek.tenantId, contactId },
+      { dataKeyId: fresh.dataKeyId, kekVersion: kek.version, key: fresh.key },
+      fields,
+    );
+    return { record, dataKey };
+  } finally {
+    fresh.key.fill(0);
+  }
+}
 
 /** Outcome of `ContactCipher.rewrap`. */
 export type RewrapOutcome = 'rewrapped' | 'already-current' | 'missing';

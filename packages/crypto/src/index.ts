@@ -57,7 +57,7 @@ export {
   type AesKey,
   type RecordKey,
 } from './record-cipher';
-export { ContactCipher, type RewrapOutcome } from './contact-cipher';
+export { ContactCipher, sealNewContact, type RewrapOutcome, type SealedNewContact } from './contact-cipher';
 export {
   BLIND_INDEX_FIELD_KINDS,
   BLIND_INDEX_HKDF_SALT,

@@ -30,6 +30,19 @@ describe('KeyCache', () => {
     expect(cache.stats()).toMatchObject({ hits: 4, misses: 3, loads: 3, expiredByUses: 2 });
   });
 
+  it('takes several uses at once only when that many are left, and counts them all', async () => {
+    const cache = new KeyCache<string>({ maxAgeMs: 60_000, maxUses: 10 });
+    let loads = 0;
+    const load = async () => `key-${++loads}`;
+    expect(await cache.get('k', load)).toBe('key-1'); // 1 use
+    expect(cache.getCached('k', 7)).toBe('key-1'); // 8
+    expect(cache.getCached('k', 3)).toBeUndefined(); // 11 > 10: nothing taken, the entry stays
+    expect(cache.getCached('k', 2)).toBe('key-1'); // 10
+    expect(cache.getCached('k')).toBeUndefined();
+    expect(await cache.get('k', load)).toBe('key-2');
+    expect(cache.stats()).toMatchObject({ loads: 2, expiredByUses: 1 });
+  });
+
   it('makes one load for concurrent misses of one id', async () => {
     const cache = new KeyCache<string>({ maxAgeMs: 60_000, maxUses: 1_000 });
     let loads = 0;

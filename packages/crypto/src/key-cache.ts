@@ -78,9 +78,12 @@ export class KeyCache<T> {
   /**
    * Synchronous hit path: the cached value (counting one use), or undefined when absent or expired — then
    * call `get`. Lets hot paths skip an async hop per lookup.
+   *
+   * `uses` > 1 takes that many uses at once (a batch handed to another thread), all or nothing: undefined when the
+   * entry has fewer left, and the entry stays for smaller takes.
    */
-  getCached(id: string): T | undefined {
-    const cached = this.take(id, false);
+  getCached(id: string, uses = 1): T | undefined {
+    const cached = this.take(id, false, uses);
     if (cached !== undefined) this.lookups.hit.add(1);
     return cached;
   }
@@ -120,7 +123,7 @@ export class KeyCache<T> {
    * A usable entry (counting one use), or undefined. `evict`: drop an expired entry and count it; without,
    * an expired entry is left for the `get` that follows, which counts it once (stats and metric alike).
    */
-  private take(id: string, evict: boolean): T | undefined {
+  private take(id: string, evict: boolean, uses = 1): T | undefined {
     this.lastTakeExpired = false;
     const entry = this.entries.get(id);
     if (!entry) return undefined;
@@ -138,7 +141,8 @@ export class KeyCache<T> {
       this.lastTakeExpired = true;
       return undefined;
     }
-    entry.uses += 1;
+    if (entry.uses + uses > this.maxUses) return undefined;
+    entry.uses += uses;
     this.counters.hits += 1;
     return entry.value;
   }

@@ -164,6 +164,15 @@ export class KeyHierarchy {
     return current === undefined ? undefined : this.keks.getCached(current.cacheId);
   }
 
+  /**
+   * The current KEK for `uses` wraps done elsewhere (a worker thread sealing a batch), counted now: undefined when it
+   * is not cached or has fewer uses left within its bounds (then seal in line, which reloads as needed).
+   */
+  reserveCurrentKek(tenantId: string, uses: number): TenantKek | undefined {
+    const current = this.knownCurrentVersion(tenantId, 'kek');
+    return current === undefined ? undefined : this.keks.getCached(current.cacheId, uses);
+  }
+
   /** A specific KEK version. Throws `KeyNotFoundError` if it was never created. */
   kek(tenantId: string, version: number): Promise<TenantKek> {
     const id = cacheId(tenantId, 'kek', version);

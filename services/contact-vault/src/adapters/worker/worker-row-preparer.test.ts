@@ -1,0 +1,117 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  ContactCipher,
+  InMemoryDataKeyStore,
+  InMemoryTenantKeyStore,
+  KeyHierarchy,
+  LocalKeyring,
+  kmsKeyIdResolver,
+} from '@sealpost/crypto';
+import { CONTACT_ID, indexesOf, normalizeFields, toSealable, type RawContactFields } from '../../domain';
+import { WorkerRowPreparer } from './worker-row-preparer';
+
+const GB = { defaultRegion: 'GB' };
+const ROWS: { fields: RawContactFields; policy: { defaultRegion?: string; foldEmailAliases?: boolean } }[] = [
+  { fields: { email: ' Jane.Doe+news@GMAIL.com ', phone: '07911 123456', name: ' Jane ' }, policy: GB },
+  { fields: { email: 'Jane.Doe+news@GMAIL.com' }, policy: { foldEmailAliases: true } },
+  { fields: { email: 'user@bücher.example' }, policy: {} },
+  { fields: { phone: '+1 415 555 2671' }, policy: {} },
+  { fields: { email: 'not-an-email' }, policy: {} },
+  { fields: { phone: '07911 123456' }, policy: {} }, // national number without a default region
+  { fields: { name: 'only a name' }, policy: {} },
+  { fields: { email: 'x@example.com', name: 'bad\u202ename' }, policy: {} },
+];
+
+function inThread(row: (typeof ROWS)[number]) {
+  try {
+    return { fields: normalizeFields(row.fields, row.policy) };
+  } catch {
+    return undefined;
+  }
+}
+
+describe('WorkerRowPreparer', () => {
+  it('normalises on a worker thread exactly as the domain does; invalid rows are left to the caller', async () => {
+    const preparer = new WorkerRowPreparer();
+    const workerOf = () => (preparer as unknown as { worker?: unknown }).worker;
+    try {
+      // No thread until the first import needs one; until it is ready, rows are left to the caller (no waiting).
+      expect(workerOf()).toBeUndefined();
+      expect(await preparer.prepareMany(ROWS)).toEqual(ROWS.map(() => undefined));
+      expect(workerOf()).toBeDefined();
+      expect(await preparer.whenReady()).toBe(true);
+      const results = await preparer.prepareMany(ROWS);
+      expect(results).toEqual(ROWS.map(inThread));
+      // The invalid ones really are invalid, and valid ones came back normalised.
+      expect(results.map((r) => r === undefined)).toEqual([false, false, false, false, true, true, true, true]);
+      expect(results[0]).toEqual({
+        fields: { email: 'jane.doe+news@gmail.com', phone: '+447911123456', name: 'Jane' },
+      });
+      // Concurrent requests are answered each with its own results.
+      const [a, b] = await Promise.all([
+        preparer.prepareMany(ROWS.slice(0, 2)),
+        preparer.prepareMany(ROWS.slice(3, 4)),
+      ]);
+      expect(a).toEqual(ROWS.slice(0, 2).map(inThread));
+      expect(b).toEqual([{ fields: { phone: '+14155552671' } }]);
+    } finally {
+      await preparer.close();
+    }
+  });
+
+  it('with keys, also indexes each row and seals it as a new contact that opens once its key is stored', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'sealpost-preparer-'));
+    const preparer = new WorkerRowPreparer();
+    try {
+      const keys = new KeyHierarchy({
+        kms: await LocalKeyring.open(path.join(dir, 'keyring.json')),
+        kmsKeyIdFor: kmsKeyIdResolver({ template: 'local-{tenant}' }),
+        tenantKeys: new InMemoryTenantKeyStore(),
+      });
+      const indexKeys = await keys.currentIndexKeys('tenant-a');
+      const kek = await keys.currentKek('tenant-a');
+      expect(await preparer.whenReady()).toBe(true);
+      const results = await preparer.prepareMany(ROWS, { tenantId: 'tenant-a', indexKeys, kek, nowMs: Date.now() });
+      const dataKeys = new InMemoryDataKeyStore();
+      const cipher = new ContactCipher({ keys, dataKeys });
+      const ids = new Set<string>();
+      for (const [i, row] of ROWS.entries()) {
+        const expected = inThread(row);
+        const result = results[i];
+        if (expected === undefined) {
+          expect(result).toBeUndefined();
+          continue;
+        }
+        expect(result?.fields).toEqual(expected.fields);
+        // The same blind indexes this thread computes with the same keys.
+        expect(result?.indexes).toEqual(indexesOf([indexKeys], expected.fields));
+        const draft = result!.draft!;
+        expect(draft.contactId).toMatch(CONTACT_ID);
+        ids.add(draft.contactId);
+        await dataKeys.put('tenant-a', draft.contactId, draft.dataKey);
+        expect(await cipher.open('tenant-a', draft.contactId, draft.record)).toEqual(toSealable(expected.fields));
+        // Bound to its contact and tenant like any record.
+        await expect(cipher.open('tenant-b', draft.contactId, draft.record)).rejects.toThrow();
+      }
+      expect(ids.size).toBe(4);
+    } finally {
+      await preparer.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('fails safe: a worker that dies mid-request, or is gone, leaves every row to the caller; nothing hangs', async () => {
+    const preparer = new WorkerRowPreparer();
+    expect(await preparer.whenReady()).toBe(true);
+    const inFlight = preparer.prepareMany(ROWS);
+    const worker = (preparer as unknown as { worker: { terminate(): Promise<number> } }).worker;
+    await worker.terminate();
+    const died = await inFlight;
+    expect(ROWS.map((_, i) => died[i])).toEqual(ROWS.map(() => undefined));
+    expect(await preparer.prepareMany(ROWS)).toEqual(ROWS.map(() => undefined));
+    expect(await preparer.whenReady()).toBe(false);
+    await preparer.close();
+  });
+});
