@@ -19,7 +19,9 @@
  *
  * Knobs: BENCH_VAULT_IMPORT (default 100 000 rows; e.g. 20 000 while iterating), BENCH_VAULT_FERRET_IMPORT
  * (5 000), BENCH_VAULT_REVEALS (2 000), BENCH_VAULT_ONLY (comma list of crypto, import, reveal, ferret, nats;
- * default all — e.g. BENCH_VAULT_ONLY=reveal,nats; reveal without import seeds 200 contacts untimed).
+ * default all — e.g. BENCH_VAULT_ONLY=reveal,nats; reveal without import seeds 200 contacts untimed),
+ * BENCH_VAULT_CPU_PROF (a directory: the runner and the standalone vault write V8 CPU profiles there; the figures are
+ * then slower and only good for finding where the time goes).
  */
 // TODO(root): these relative entry-point imports become `@sealpost/<name>` once the root package.json lists
 // @sealpost/access, @sealpost/cli and @sealpost/config as devDependencies (bench/ resolves from the root).
@@ -53,6 +55,9 @@ const ROOT = path.resolve(__dirname, '..');
 const IMPORT_ROWS = Number(process.env.BENCH_VAULT_IMPORT ?? 100_000);
 const FERRET_ROWS = Number(process.env.BENCH_VAULT_FERRET_IMPORT ?? 5_000);
 const REVEALS = Number(process.env.BENCH_VAULT_REVEALS ?? 2_000);
+const PROFILE_ARGS = process.env.BENCH_VAULT_CPU_PROF
+  ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_VAULT_CPU_PROF)}`]
+  : [];
 const PARTS = ['crypto', 'import', 'reveal', 'ferret', 'nats'] as const;
 const ONLY = new Set(
   (process.env.BENCH_VAULT_ONLY ?? PARTS.join(','))
@@ -86,7 +91,7 @@ async function startRunner(extraEnv: Record<string, string>): Promise<Runner> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sealpost-bench-vault-'));
   const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SEALPOST_')));
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'services/runner/src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [...PROFILE_ARGS, '--import', 'tsx', 'services/runner/src/main.ts'], {
     cwd: ROOT,
     env: {
       ...clean,
@@ -160,7 +165,7 @@ async function startVaultOnNats(natsUrl: string): Promise<Runner> {
     await openDevTokenIssuer({ dir: path.dirname(config.auth.jwks.file), mode: config.mode });
   }
   await ensureAuditStream(natsUrl);
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'services/contact-vault/src/main.ts'], {
+  const child: ChildProcess = spawn(process.execPath, [...PROFILE_ARGS, '--import', 'tsx', 'services/contact-vault/src/main.ts'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
