@@ -56,7 +56,7 @@ import {
 } from './adapters/mongo/mongo-key-store';
 import { SqliteContactRepository } from './adapters/sqlite/sqlite-contact-repository';
 import { openSqliteContactStore } from './adapters/sqlite/sqlite-contact-store';
-import { WorkerFieldNormalizer } from './adapters/worker/worker-field-normalizer';
+import { WorkerRowPreparer } from './adapters/worker/worker-row-preparer';
 import { SqliteImportBatchWriter } from './adapters/sqlite/sqlite-import-batch-writer';
 import { SqliteIndexEntryRepository } from './adapters/sqlite/sqlite-index-entry-repository';
 import {
@@ -428,12 +428,12 @@ export async function startContactVaultService(
     const report = (err: unknown, where: string): void => {
       logger?.warn({ where, code: errorCode(err) }, 'contact vault error');
     };
-    // Bulk imports normalise their next batch on a worker thread while the current one is written.
-    const normalizer = new WorkerFieldNormalizer((err) => report(err, 'normalizer'));
-    cleanups.push(() => normalizer.close());
+    // Bulk imports prepare their next batch on a worker thread while the current one is written.
+    const rowPreparer = new WorkerRowPreparer((err) => report(err, 'row-preparer'));
+    cleanups.push(() => rowPreparer.close());
     const deps: VaultDeps = {
       ...createVaultDeps({ stores, keys, policies: options.policies ?? tenantPoliciesOf(config) }),
-      normalizer,
+      rowPreparer,
     };
     // Erasure receipts cite the audit entry's signed inclusion proof, asked of the audit service (dialled lazily).
     const auditProofs = grpcAuditProofsOf(config);
@@ -530,7 +530,7 @@ export async function startContactVaultService(
           auditProofs.close();
           await relay.stop();
           await operationRelay.stop();
-          await normalizer.close();
+          await rowPreparer.close();
           keys.clear();
           await stores.close();
         })();

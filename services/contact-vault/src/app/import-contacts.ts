@@ -13,6 +13,7 @@ import {
   decideDedupe,
   fieldKindsOf,
   fromOpened,
+  indexesOf,
   mergeFields,
   newContactId,
   normalizeFields,
@@ -23,10 +24,11 @@ import {
 } from '../domain';
 import type { StoredContact } from '../ports/contact-repository';
 import type { ContactWriteBatch, ImportBatchWriter, PendingDataKey } from '../ports/import-batch-writer';
+import type { NewContactDraft, PrepareKeys, PreparedFields } from '../ports/import-row-preparer';
 import type { IndexEntry, IndexKey } from '../ports/index-entry-repository';
 import { contactUpsertedEvent } from './contact-events';
 import { liveIndexKeys } from './index-versions';
-import { indexesOf, upsertContact } from './upsert-contact';
+import { upsertContact } from './upsert-contact';
 import { indexKeyOf, sameIndex, type VaultDeps } from './vault-deps';
 
 export interface ImportRow {
@@ -103,11 +105,11 @@ export async function* importContacts(
   }
   const source = batches(rows, options.batchSize ?? DEFAULT_BATCH, options.maxWaitMs ?? DEFAULT_WAIT_MS);
   const turnEveryMs = options.turnEveryMs ?? DEFAULT_TURN_EVERY_MS;
-  // One batch ahead: the next batch is gathered and normalised (by `deps.normalizer`, off this thread) while this
-  // one is looked up, sealed and written.
-  const prepare = async (): Promise<{ batch: ImportRow[]; normalized: Promise<PreNormalized> } | undefined> => {
+  // One batch ahead: the next batch is gathered and prepared (by `deps.rowPreparer`, off this thread) while this one
+  // is looked up, deduped and written.
+  const prepare = async (): Promise<{ batch: ImportRow[]; ahead: Promise<PreparedAhead> } | undefined> => {
     const next = await source.next();
-    return next.done ? undefined : { batch: next.value, normalized: preNormalize(deps, next.value) };
+    return next.done ? undefined : { batch: next.value, ahead: prepareAhead(deps, next.value) };
   };
   let next = prepare();
   try {
@@ -117,7 +119,7 @@ export async function* importContacts(
       next = prepare();
       // Rejections of the batch ahead surface when it is awaited; until then they must not count as unhandled.
       next.catch(() => undefined);
-      const results = await importBatch(deps, writer, current.batch, await current.normalized, turnEveryMs);
+      const results = await importBatch(deps, writer, current.batch, await current.ahead, turnEveryMs);
       if (results) yield* results;
       else for (const row of current.batch) yield await importOne(deps, row);
     }
@@ -127,11 +129,13 @@ export async function* importContacts(
   }
 }
 
-/** Fields of a batch's rows normalised ahead, where that was done (`undefined`: normalise in line). */
-type PreNormalized = readonly (ContactFields | undefined)[];
+/** A batch's rows prepared ahead, where that was done (a row `undefined`, or none at all: prepare in line). */
+type PreparedAhead = readonly (PreparedFields | undefined)[];
 
-async function preNormalize(deps: VaultDeps, batch: readonly ImportRow[]): Promise<PreNormalized> {
-  if (!deps.normalizer) return [];
+const NOTHING_AHEAD: PreparedAhead = [];
+
+async function prepareAhead(deps: VaultDeps, batch: readonly ImportRow[]): Promise<PreparedAhead> {
+  if (!deps.rowPreparer) return NOTHING_AHEAD;
   const policies = new Map<string, NormalizationPolicy | undefined>();
   const policyOf = (tenantId: string): NormalizationPolicy | undefined => {
     if (!policies.has(tenantId)) {
@@ -144,8 +148,33 @@ async function preNormalize(deps: VaultDeps, batch: readonly ImportRow[]): Promi
     }
     return policies.get(tenantId);
   };
-  if (batch.some((row) => policyOf(row.tenantId) === undefined)) return [];
-  return deps.normalizer.normalizeMany(batch.map((row) => ({ fields: row.fields, policy: policyOf(row.tenantId)! })));
+  if (batch.some((row) => policyOf(row.tenantId) === undefined)) return NOTHING_AHEAD;
+  const keys = policies.size === 1 ? await keysAhead(deps, batch[0]!.tenantId, batch.length) : undefined;
+  return deps.rowPreparer.prepareMany(
+    batch.map((row) => ({ fields: row.fields, policy: policyOf(row.tenantId)! })),
+    keys,
+  );
+}
+
+/**
+ * Keys for preparing a one-tenant batch ahead, with a KEK use reserved per row; undefined when they cannot be had
+ * without waiting on the batch being written (a re-index runs, or the KEK has too few uses left in its cache window):
+ * then the batch indexes and seals in line. A KMS failure here is met again, and reported, by the batch itself.
+ */
+async function keysAhead(deps: VaultDeps, tenantId: string, rows: number): Promise<PrepareKeys | undefined> {
+  try {
+    const indexKeys = await liveIndexKeys(deps, tenantId);
+    if (indexKeys.length !== 1) return undefined;
+    let kek = deps.keys.reserveCurrentKek(tenantId, rows);
+    if (kek === undefined) {
+      await deps.keys.currentKek(tenantId); // loads it into the cache window if KMS must be asked
+      kek = deps.keys.reserveCurrentKek(tenantId, rows);
+    }
+    if (kek === undefined) return undefined;
+    return { tenantId, indexKeys: indexKeys[0]!, kek, nowMs: (deps.now ?? (() => new Date()))().getTime() };
+  } catch {
+    return undefined;
+  }
 }
 
 async function importOne(deps: VaultDeps, row: ImportRow): Promise<ImportRowResult> {
@@ -214,11 +243,19 @@ interface Pending {
   fieldKinds: string[];
   readonly createdAt: Date;
   readonly events: { version: number; created: boolean }[];
+  /** Sealed ahead from the row that created it; good while the contact still holds just that row's fields. */
+  readonly draft?: NewContactDraft | undefined;
 }
 
 /** A row normalised and indexed, with each index's map key built once (it is looked up several times), or why not. */
 type PreparedRow =
-  | { row: ImportRow; fields: ContactFields; requested: BlindIndex[]; requestedKeys: string[] }
+  | {
+      row: ImportRow;
+      fields: ContactFields;
+      requested: BlindIndex[];
+      requestedKeys: string[];
+      draft: NewContactDraft | undefined;
+    }
   | { row: ImportRow; err: unknown };
 
 const keyString = (k: IndexKey | BlindIndex): string => `${k.fieldKind}|${k.keyVersion}|${k.normVersion}|${k.value}`;
@@ -247,6 +284,12 @@ class BufferedDataKeys implements DataKeyStore {
     this.fresh.set(contactId, { tenantId, contactId, key });
     return key;
   }
+  /** Takes a draft's data key as this batch's new key for its contact; returns the draft's record. */
+  adopt(contactId: string, draft: NewContactDraft): Uint8Array {
+    if (this.fresh.has(contactId)) throw new Error('a data key already exists for a new contact id');
+    this.fresh.set(contactId, { tenantId: this.tenantId, contactId, key: draft.dataKey });
+    return draft.record;
+  }
   async rewrap(): Promise<boolean> {
     throw new Error('not used by import');
   }
@@ -260,7 +303,7 @@ async function importBatch(
   deps: VaultDeps,
   writer: ImportBatchWriter,
   rows: readonly ImportRow[],
-  normalized: PreNormalized,
+  ahead: PreparedAhead,
   turnEveryMs: number,
 ): Promise<ImportRowResult[] | undefined> {
   const tenantId = rows[0]?.tenantId;
@@ -285,14 +328,20 @@ async function importBatch(
   const contacts = new Map<string, Pending>();
   const outcomes: { row: ImportRow; result: ImportRowOutcome; contactId: string; err?: unknown }[] = [];
 
-  // Normalise and index every row first, so the store is asked once for the whole batch, not once per value.
+  // Normalise and index every row first, so the store is asked once for the whole batch, not once per value. Indexes
+  // computed ahead count only under the index version this batch uses (a rotation may have come in between).
+  const indexVersion = indexKeys[0]!.keyVersion;
   const prepared = rows.map((row, i): PreparedRow => {
     try {
-      const fields = normalized[i] ?? normalizeFields(row.fields, policy.normalization);
-      const requested = indexesOf(indexKeys, fields).sort(
+      const pre = ahead[i];
+      const fields = pre?.fields ?? normalizeFields(row.fields, policy.normalization);
+      const indexes = pre?.indexes?.every((x) => x.keyVersion === indexVersion)
+        ? [...pre.indexes]
+        : indexesOf(indexKeys, fields);
+      const requested = indexes.sort(
         (a, b) => Number(b.fieldKind === policy.dedupeKey) - Number(a.fieldKind === policy.dedupeKey),
       );
-      return { row, fields, requested, requestedKeys: requested.map(keyString) };
+      return { row, fields, requested, requestedKeys: requested.map(keyString), draft: pre?.draft };
     } catch (err) {
       return { row, err };
     }
@@ -370,7 +419,7 @@ async function importBatch(
     let previous: BlindIndex[];
     let created = false;
     if (decision.kind === 'create') {
-      contactId = newContactId(now.getTime());
+      contactId = p.draft?.contactId ?? newContactId(now.getTime());
       created = true;
       next = requested;
       nextKeys = requestedKeys;
@@ -383,6 +432,7 @@ async function importBatch(
         fieldKinds: fieldKindsOf(fields),
         createdAt: now,
         events: [{ version: 1, created: true }],
+        draft: p.draft,
       });
     } else {
       contactId = decision.contactId;
@@ -440,7 +490,10 @@ async function importBatch(
       tenantId,
       contactId,
       version: c.version,
-      record: await cipher.seal(tenantId, contactId, toSealable(c.fields), { firstWrite: !c.base }),
+      record:
+        c.draft && c.version === 1
+          ? keys.adopt(contactId, c.draft)
+          : await cipher.seal(tenantId, contactId, toSealable(c.fields), { firstWrite: !c.base }),
       fieldKinds: c.fieldKinds,
       indexes: c.indexes,
       createdAt: c.createdAt,

@@ -6,6 +6,7 @@ import {
   assertTenantId,
   fieldKindsOf,
   fromOpened,
+  indexesOf,
   invalidField,
   normalizeFields,
   sameFields,
@@ -20,7 +21,6 @@ import { contactUpsertedEvent } from './contact-events';
 import { tenantKeyRetiredEvent, tenantKeyRotatedEvent } from './key-events';
 import { holdLease, type HeldLease } from './operation-lease';
 import type { StatedPurpose } from './reveal-contact';
-import { indexesOf } from './upsert-contact';
 import { indexKeyOf, sameIndex, type VaultDeps } from './vault-deps';
 
 /** Audit action of a rotation; subject token `key_rotate`. */

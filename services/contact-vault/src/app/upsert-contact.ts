@@ -1,10 +1,11 @@
-import { NORM_VERSION, computeBlindIndexes, type BlindIndex, type BlindIndexKeys } from '@sealpost/crypto';
+import type { BlindIndex, BlindIndexKeys } from '@sealpost/crypto';
 import {
   VaultError,
   assertTenantId,
   decideDedupe,
   fieldKindsOf,
   fromOpened,
+  indexesOf,
   mergeFields,
   newContactId,
   normalizeFields,
@@ -214,17 +215,6 @@ async function releaseAll(
   indexes: readonly BlindIndex[],
 ): Promise<void> {
   for (const index of indexes) await deps.indexEntries.release(indexKeyOf(tenantId, index), contactId);
-}
-
-/** Blind indexes of the indexed fields under every given index version and the current normalisation rules. */
-export function indexesOf(keys: readonly BlindIndexKeys[], fields: ContactFields): BlindIndex[] {
-  return keys.flatMap((k) =>
-    computeBlindIndexes(k, {
-      ...(fields.email !== undefined ? { email: fields.email } : {}),
-      ...(fields.phone !== undefined ? { phone: fields.phone } : {}),
-      normVersion: NORM_VERSION,
-    }),
-  );
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,6 +1,6 @@
 import type { BlindIndex, ContactCipher, KeyHierarchy } from '@sealpost/crypto';
 import type { ContactRepository } from '../ports/contact-repository';
-import type { FieldNormalizer } from '../ports/field-normalizer';
+import type { ImportRowPreparer } from '../ports/import-row-preparer';
 import type { ImportBatchWriter } from '../ports/import-batch-writer';
 import type { IndexEntryRepository, IndexKey } from '../ports/index-entry-repository';
 import type { KeyInventory } from '../ports/key-inventory';
@@ -20,8 +20,11 @@ export interface VaultDeps {
   readonly inventory?: KeyInventory;
   /** Batched writes for bulk import; without it ImportContacts goes row by row. */
   readonly importBatch?: ImportBatchWriter;
-  /** Normalises a bulk import's next batch beside the current one; without it the import normalises in line. */
-  readonly normalizer?: FieldNormalizer;
+  /**
+   * Prepares a bulk import's next batch (normalise, index, seal new contacts) beside the current one; without it the
+   * import does all of that in line.
+   */
+  readonly rowPreparer?: ImportRowPreparer;
   readonly now?: () => Date;
   /**
    * An index entry whose contact was never written (its writer crashed between claim and write) is taken over

@@ -1,4 +1,12 @@
-import { InvalidFieldError, normalizeContactFields, type NormalizationPolicy } from '@sealpost/crypto';
+import {
+  InvalidFieldError,
+  NORM_VERSION,
+  computeBlindIndexes,
+  normalizeContactFields,
+  type BlindIndex,
+  type BlindIndexKeys,
+  type NormalizationPolicy,
+} from '@sealpost/crypto';
 import type { NormalizedEmail, NormalizedPhone } from '@sealpost/crypto';
 import { invalidField } from './errors';
 
@@ -99,4 +107,15 @@ export function mergeFields(stored: ContactFields, incoming: ContactFields): Con
 
 export function sameFields(a: ContactFields, b: ContactFields): boolean {
   return CONTACT_FIELD_NAMES.every((name) => a[name] === b[name]);
+}
+
+/** Blind indexes of the indexed fields under every given index version and the current normalisation rules. */
+export function indexesOf(keys: readonly BlindIndexKeys[], fields: ContactFields): BlindIndex[] {
+  return keys.flatMap((k) =>
+    computeBlindIndexes(k, {
+      ...(fields.email !== undefined ? { email: fields.email } : {}),
+      ...(fields.phone !== undefined ? { phone: fields.phone } : {}),
+      normVersion: NORM_VERSION,
+    }),
+  );
 }
