@@ -28,6 +28,8 @@ import { revealContact } from '../src/app/reveal-contact';
 import { upsertContact } from '../src/app/upsert-contact';
 import { VaultError, normalizeFields } from '../src/domain';
 import type { AuditPublisher } from '../src/ports/audit-publisher';
+import type { ImportBatchWriter } from '../src/ports/import-batch-writer';
+import { SqliteImportBatchWriter } from '../src/adapters/sqlite/sqlite-import-batch-writer';
 import type { VaultDeps } from '../src/app/vault-deps';
 import { canaries, findForbidden, forbiddenForms } from './support/canaries';
 import { mongoVault, sqliteVault, type VaultCtx } from './support/vault-stores';
@@ -640,6 +642,41 @@ describeRepositoryContract<Ctx>(
       const results = await collect(importContacts({ ...ctx().deps, rowPreparer: stale }, asRows(rows)));
       expect(results.map((r) => r.result)).toEqual(['created', 'created']);
       expect(results[0]!.contactId).not.toBe(results[1]!.contactId);
+    });
+    it('writes a batch that moves a phone from a stored contact to a new one in one go on SQLite', async () => {
+      const row = (n: number, email: string, phone: string): ImportRow => ({
+        tenantId: T1,
+        row: String(n),
+        fields: { email, phone },
+      });
+      const [cat] = await collect(importContacts(ctx().deps, asRows([row(2, 'cat@example.com', '+447911000003')])));
+      const writer = ctx().deps.importBatch!;
+      let lost = 0;
+      const counting: ImportBatchWriter = {
+        dataKeys: writer.dataKeys,
+        readDataKeys: writer.readDataKeys?.bind(writer),
+        putDataKeys: (keys) => writer.putDataKeys(keys),
+        writeContacts: async (batch) => {
+          const written = await writer.writeContacts(batch);
+          if (!written) lost += 1;
+          return written;
+        },
+      };
+      const results = await collect(
+        importContacts(
+          { ...ctx().deps, importBatch: counting },
+          asRows([row(2, 'cat@example.com', '+447911000004'), row(3, 'fay@example.com', '+447911000003')]),
+        ),
+      );
+      expect(results.map((r) => r.result)).toEqual(['updated', 'created']);
+      expect(results[0]!.contactId).toBe(cat!.contactId);
+      const byPhone = await findContacts(
+        { ...ctx().deps, audit: ctx().audit },
+        { tenantId: T1, by: { field: 'phone', value: '+447911000003' }, actor: OPERATOR },
+      );
+      expect(byPhone.contacts.map((c) => c.contactId)).toEqual([results[1]!.contactId]);
+      // SQLite releases before it claims inside one transaction; MongoDB claims first, loses, and goes row by row.
+      expect(lost).toBe(writer instanceof SqliteImportBatchWriter ? 0 : 1);
     });
 
     it.each([

@@ -455,7 +455,9 @@ async function importBatch(
       if (previous.some((o) => sameIndex(o, index))) return;
       const k = nextKeys[n]!;
       owners.set(k, contactId);
-      released.delete(k);
+      // Taken back by the contact that released it: its stored entry stays. Taken by another: that entry is still
+      // released first (SQLite deletes before it claims; MongoDB, which claims first, then loses and goes row by row).
+      if (released.get(k)?.contactId === contactId) released.delete(k);
       claimedBy.set(k, {
         tenantId,
         fieldKind: index.fieldKind,
