@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { sealNewContact } from '@sealpost/crypto';
 import { indexesOf, newContactId, normalizeFields, toSealable } from '../../domain';
 import type { PrepareKeys, PrepareRequest, PreparedFields } from '../../ports/import-row-preparer';
+import { packReply } from './prepare-wire';
 
 function prepare(request: PrepareRequest, keys: PrepareKeys | undefined): PreparedFields | null {
   let fields;
@@ -28,8 +29,11 @@ function prepare(request: PrepareRequest, keys: PrepareKeys | undefined): Prepar
 }
 
 parentPort!.on('message', (message: { id: number; requests: PrepareRequest[]; keys?: PrepareKeys }) => {
-  const results = message.requests.map((request) => prepare(request, message.keys));
-  parentPort!.postMessage({ id: message.id, results });
+  const reply = packReply(
+    message.id,
+    message.requests.map((request) => prepare(request, message.keys)),
+  );
+  parentPort!.postMessage(reply, [reply.bytes]);
 });
 // Loaded (TypeScript compiled, libphonenumber's metadata read): from now on batches are worth sending here.
 parentPort!.postMessage({ ready: true });

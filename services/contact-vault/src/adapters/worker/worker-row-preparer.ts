@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { ImportRowPreparer, PrepareKeys, PrepareRequest, PreparedFields } from '../../ports/import-row-preparer';
+import { unpackReply, type WireReply } from './prepare-wire';
 
 type Results = readonly (PreparedFields | undefined)[];
 
@@ -69,7 +70,7 @@ export class WorkerRowPreparer implements ImportRowPreparer {
       this.retire();
       return;
     }
-    worker.on('message', (message: { ready: true } | { id: number; results: (PreparedFields | null)[] }) => {
+    worker.on('message', (message: { ready: true } | WireReply) => {
       if ('ready' in message) {
         if (this.state === 'starting') this.state = 'ready';
         this.readySignal?.settle(this.state === 'ready');
@@ -77,7 +78,7 @@ export class WorkerRowPreparer implements ImportRowPreparer {
       }
       const resolve = this.pending.get(message.id);
       this.pending.delete(message.id);
-      resolve?.(message.results.map((r) => r ?? undefined));
+      resolve?.(unpackReply(message));
     });
     worker.on('error', (error) => {
       this.onError(error);
