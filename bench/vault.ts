@@ -20,8 +20,8 @@
  * Knobs: BENCH_VAULT_IMPORT (default 100 000 rows; e.g. 20 000 while iterating), BENCH_VAULT_FERRET_IMPORT
  * (5 000), BENCH_VAULT_REVEALS (2 000), BENCH_VAULT_ONLY (comma list of crypto, import, reveal, ferret, nats;
  * default all — e.g. BENCH_VAULT_ONLY=reveal,nats; reveal without import seeds 200 contacts untimed),
- * BENCH_VAULT_CPU_PROF (a directory: the runner and the standalone vault write V8 CPU profiles there; the figures are
- * then slower and only good for finding where the time goes).
+ * BENCH_VAULT_NODE_ARGS (extra Node flags for the runner and the standalone vault, space-separated: e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--trace-gc`; the figures are then only good for finding where time goes).
  */
 // TODO(root): these relative entry-point imports become `@sealpost/<name>` once the root package.json lists
 // @sealpost/access, @sealpost/cli and @sealpost/config as devDependencies (bench/ resolves from the root).
@@ -55,9 +55,7 @@ const ROOT = path.resolve(__dirname, '..');
 const IMPORT_ROWS = Number(process.env.BENCH_VAULT_IMPORT ?? 100_000);
 const FERRET_ROWS = Number(process.env.BENCH_VAULT_FERRET_IMPORT ?? 5_000);
 const REVEALS = Number(process.env.BENCH_VAULT_REVEALS ?? 2_000);
-const PROFILE_ARGS = process.env.BENCH_VAULT_CPU_PROF
-  ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_VAULT_CPU_PROF)}`]
-  : [];
+const NODE_ARGS = (process.env.BENCH_VAULT_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const PARTS = ['crypto', 'import', 'reveal', 'ferret', 'nats'] as const;
 const ONLY = new Set(
   (process.env.BENCH_VAULT_ONLY ?? PARTS.join(','))
@@ -91,21 +89,25 @@ async function startRunner(extraEnv: Record<string, string>): Promise<Runner> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sealpost-bench-vault-'));
   const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SEALPOST_')));
-  const child: ChildProcess = spawn(process.execPath, [...PROFILE_ARGS, '--import', 'tsx', 'services/runner/src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...clean,
-      SEALPOST_DATA_DIR: dataDir,
-      SEALPOST_AUDIT_GRPC_ADDR: `127.0.0.1:${ports[0]}`,
-      SEALPOST_AUDIT_HEALTH_ADDR: `127.0.0.1:${ports[1]}`,
-      SEALPOST_VAULT_GRPC_ADDR: `127.0.0.1:${ports[2]}`,
-      SEALPOST_VAULT_HEALTH_ADDR: `127.0.0.1:${ports[3]}`,
-      // The benchmark's operator reveals thousands of times; the default quota would stop it after 20.
-      SEALPOST_VAULT_REVEAL_QUOTA: '1000000/3600',
-      ...extraEnv,
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...NODE_ARGS, '--import', 'tsx', 'services/runner/src/main.ts'],
+    {
+      cwd: ROOT,
+      env: {
+        ...clean,
+        SEALPOST_DATA_DIR: dataDir,
+        SEALPOST_AUDIT_GRPC_ADDR: `127.0.0.1:${ports[0]}`,
+        SEALPOST_AUDIT_HEALTH_ADDR: `127.0.0.1:${ports[1]}`,
+        SEALPOST_VAULT_GRPC_ADDR: `127.0.0.1:${ports[2]}`,
+        SEALPOST_VAULT_HEALTH_ADDR: `127.0.0.1:${ports[3]}`,
+        // The benchmark's operator reveals thousands of times; the default quota would stop it after 20.
+        SEALPOST_VAULT_REVEAL_QUOTA: '1000000/3600',
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
@@ -165,11 +167,15 @@ async function startVaultOnNats(natsUrl: string): Promise<Runner> {
     await openDevTokenIssuer({ dir: path.dirname(config.auth.jwks.file), mode: config.mode });
   }
   await ensureAuditStream(natsUrl);
-  const child: ChildProcess = spawn(process.execPath, [...PROFILE_ARGS, '--import', 'tsx', 'services/contact-vault/src/main.ts'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...NODE_ARGS, '--import', 'tsx', 'services/contact-vault/src/main.ts'],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
