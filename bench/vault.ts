@@ -23,8 +23,6 @@
  * BENCH_VAULT_NODE_ARGS (extra Node flags for the runner and the standalone vault, space-separated: e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--trace-gc`; the figures are then only good for finding where time goes).
  */
-// TODO(root): these relative entry-point imports become `@sealpost/<name>` once the root package.json lists
-// @sealpost/access, @sealpost/cli and @sealpost/config as devDependencies (bench/ resolves from the root).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -38,6 +36,7 @@ import { loadPeers, portOpen } from '@sealpost/testkit';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { openDevTokenIssuer, writeDevTlsFiles } from '@sealpost/access';
 import { NatsServiceBus, streamSpec } from '@sealpost/bus';
+import { loadConfig } from '@sealpost/config';
 import {
   IMPORT_ROWS_PER_MESSAGE,
   callMetadata,
@@ -47,7 +46,7 @@ import {
   unaryCall,
   vaultConfig,
 } from '@sealpost/cli';
-import { loadConfig } from '../packages/config/src';
+// The import test's CSV generator (test support, not part of the CLI package's exports).
 import { scaleCsv, type ExpectedSummary } from '../packages/cli/test/support/scale-csv';
 import { ECHO_SERVICE } from './support/grpc-echo-server';
 
