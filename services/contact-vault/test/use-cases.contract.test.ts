@@ -15,14 +15,14 @@ import {
   type ServiceBus,
 } from '@sealpost/bus';
 import { auditEventsV1, eventsV1 } from '@sealpost/proto';
-import { unwrapDataKey } from '@sealpost/crypto';
+import { ContactCipher, unwrapDataKey } from '@sealpost/crypto';
 import { describeRepositoryContract } from '@sealpost/storage/testing';
 import { BusAuditPublisher } from '../src/adapters/bus/bus-audit-publisher';
 import { findContacts } from '../src/app/find-contacts';
 import { getContact } from '../src/app/get-contact';
 import { importContacts, type ImportOptions, type ImportRow, type ImportRowResult } from '../src/app/import-contacts';
 import { WorkerRowPreparer } from '../src/adapters/worker/worker-row-preparer';
-import type { ImportRowPreparer } from '../src/ports/import-row-preparer';
+import type { ImportRowPreparer, PrepareKeys } from '../src/ports/import-row-preparer';
 import { listContacts } from '../src/app/list-contacts';
 import { revealContact } from '../src/app/reveal-contact';
 import { upsertContact } from '../src/app/upsert-contact';
@@ -623,6 +623,50 @@ describeRepositoryContract<Ctx>(
           .map((r) => r[1]),
       ).not.toContain('updated');
     });
+    it('hands the worker a KEK only with a use left for every row; otherwise the batch seals in line', async () => {
+      const rows = (names: string[]) =>
+        names.map((n, i) => ({ tenantId: T1, row: String(i + 2), fields: { email: `${n}@example.com` } }));
+      const given: (PrepareKeys | undefined)[] = [];
+      const worker = new WorkerRowPreparer();
+      expect(await worker.whenReady()).toBe(true);
+      const rowPreparer: ImportRowPreparer = {
+        prepareMany: (requests, keys) => {
+          given.push(keys);
+          return worker.prepareMany(requests, keys);
+        },
+        close: () => worker.close(),
+      };
+      try {
+        // 10 uses per cached KEK: one was spent loading it, so a batch of 10 rows cannot have one each.
+        const keys = ctx().keysWith({ maxUses: 10 });
+        const deps = {
+          ...ctx().deps,
+          keys,
+          cipher: new ContactCipher({ keys, dataKeys: ctx().stores.dataKeys }),
+          rowPreparer,
+        };
+        await keys.currentKek(T1);
+        const ten = 'abcdefghij'.split('');
+        const first = await collect(importContacts(deps, asRows(rows(ten))));
+        expect(given).toEqual([undefined]);
+        expect(first.map((r) => r.result)).toEqual(ten.map(() => 'created'));
+        // A fresh window with room: the same-sized batch goes to the worker with its keys, 10 uses counted.
+        const roomy = ctx().keysWith({ maxUses: 100 });
+        const roomyDeps = {
+          ...deps,
+          keys: roomy,
+          cipher: new ContactCipher({ keys: roomy, dataKeys: ctx().stores.dataKeys }),
+        };
+        const next = await collect(importContacts(roomyDeps, asRows(rows(ten.map((n) => `${n}2`)))));
+        expect(given[1]?.kek.tenantId).toBe(T1);
+        expect(next.map((r) => r.result)).toEqual(ten.map(() => 'created'));
+        const listed = await listContacts(roomyDeps, { tenantId: T1, pageSize: 50 });
+        expect(listed.contacts).toHaveLength(20);
+      } finally {
+        await worker.close();
+      }
+    });
+
     it('ignores indexes prepared ahead under another index version than the batch uses', async () => {
       const rows = ['ann', 'bob'].map((n, i) => ({
         tenantId: T1,

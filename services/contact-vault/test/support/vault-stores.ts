@@ -5,7 +5,13 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ContactCipher, KeyHierarchy, LocalKeyring, kmsKeyIdResolver } from '@sealpost/crypto';
+import {
+  ContactCipher,
+  KeyHierarchy,
+  LocalKeyring,
+  kmsKeyIdResolver,
+  type KeyHierarchyOptions,
+} from '@sealpost/crypto';
 import type { MongoContractEnv, SqliteContractEnv } from '@sealpost/storage/testing';
 import {
   MongoIdempotencyStore,
@@ -51,6 +57,8 @@ export interface VaultCtx {
   readonly stores: OpenedVaultStores;
   readonly deps: VaultDeps;
   readonly keys: KeyHierarchy;
+  /** Another key hierarchy over the same KMS and tenant keys, with other cache bounds. */
+  keysWith(cache: KeyHierarchyOptions['cache']): KeyHierarchy;
   /** Every byte the contact store holds (rows/documents, and for SQLite the raw files too). */
   dumpContactStore(): Promise<Buffer>;
   /** Every byte the key store holds. */
@@ -95,9 +103,19 @@ async function mongoDump(db: Db): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-async function keyHierarchy(dir: string, tenantKeys: OpenedVaultStores['tenantKeys']): Promise<KeyHierarchy> {
+async function keyHierarchy(
+  dir: string,
+  tenantKeys: OpenedVaultStores['tenantKeys'],
+): Promise<{ keys: KeyHierarchy; keysWith: VaultCtx['keysWith'] }> {
   const kms = await LocalKeyring.open(path.join(dir, 'kms', 'keyring.json'));
-  return new KeyHierarchy({ kms, kmsKeyIdFor: kmsKeyIdResolver({ template: 'local/{tenant}' }), tenantKeys });
+  const keysWith = (cache: KeyHierarchyOptions['cache']): KeyHierarchy =>
+    new KeyHierarchy({
+      kms,
+      kmsKeyIdFor: kmsKeyIdResolver({ template: 'local/{tenant}' }),
+      tenantKeys,
+      ...(cache ? { cache } : {}),
+    });
+  return { keys: keysWith(undefined), keysWith };
 }
 
 function depsOf(stores: OpenedVaultStores, keys: KeyHierarchy, policy?: TenantPolicy): VaultDeps {
@@ -133,10 +151,11 @@ export async function sqliteVault(env: SqliteContractEnv, policy?: TenantPolicy)
       if (keyDb.open) keyDb.close();
     },
   };
-  const keys = await keyHierarchy(env.dir, stores.tenantKeys);
+  const { keys, keysWith } = await keyHierarchy(env.dir, stores.tenantKeys);
   return {
     stores,
     keys,
+    keysWith,
     deps: depsOf(stores, keys, policy),
     async dumpContactStore() {
       return Buffer.concat([rowsDump(contactDb), filesDump(env.dir, path.basename(env.file))]);
@@ -176,7 +195,7 @@ export async function mongoVault(env: MongoContractEnv, policy?: TenantPolicy, d
     },
   };
   const kmsDir = dir ?? mkdtempSync(path.join(tmpdir(), 'sealpost-vault-kms-'));
-  const keys = await keyHierarchy(kmsDir, stores.tenantKeys);
+  const { keys, keysWith } = await keyHierarchy(kmsDir, stores.tenantKeys);
   const count = async (db: Db, names: string[]): Promise<Record<string, number>> => {
     const out: Record<string, number> = {};
     for (const n of names) out[n] = await db.collection(n).countDocuments({});
@@ -185,6 +204,7 @@ export async function mongoVault(env: MongoContractEnv, policy?: TenantPolicy, d
   return {
     stores,
     keys,
+    keysWith,
     deps: depsOf(stores, keys, policy),
     dumpContactStore: () => mongoDump(env.db),
     dumpKeyStore: () => mongoDump(keyDb),
