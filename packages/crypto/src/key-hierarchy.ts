@@ -173,6 +173,11 @@ export class KeyHierarchy {
     return current === undefined ? undefined : this.keks.getCached(current.cacheId, uses);
   }
 
+  /** The current KEK version as this process knows it within the cache window (no use counted); else undefined. */
+  currentKekVersion(tenantId: string): number | undefined {
+    return this.knownCurrentVersion(tenantId, 'kek')?.version;
+  }
+
   /** A specific KEK version. Throws `KeyNotFoundError` if it was never created. */
   kek(tenantId: string, version: number): Promise<TenantKek> {
     const id = cacheId(tenantId, 'kek', version);
