@@ -120,6 +120,31 @@ describeRepositoryContract<VaultCtx>(
       expect(await ctx().counts()).toEqual(counts);
     });
 
+    it("moves a value between two contacts of one batch: the old owner's entry goes, the new owner's stays", async () => {
+      const a = contact();
+      const b = contact();
+      for (const c of [a, b]) {
+        await ctx().stores.indexEntries.claim(claimOf(c));
+        await ctx().stores.contacts.create(c, event(c));
+      }
+      // A's entry went before the batch claims its value (MongoDB claims first; with it still there, the batch loses).
+      await ctx().stores.indexEntries.release(claimOf(a), a.contactId);
+      const p = a.indexes[0]!;
+      const b2 = { ...b, version: 2, indexes: [p] };
+      const written = await writerOf(ctx()).writeContacts({
+        releases: [
+          { key: claimOf(a), contactId: a.contactId },
+          { key: claimOf(b), contactId: b.contactId },
+        ],
+        claims: [claimOf(b2, p)],
+        creates: [],
+        updates: [{ contact: b2, expectedVersion: 1, events: [event(b2)] }],
+      });
+      expect(written).toBe(true);
+      expect((await ctx().stores.indexEntries.find(claimOf(b2, p)))?.contactId).toBe(b.contactId);
+      expect(await ctx().stores.indexEntries.find(claimOf(b))).toBeUndefined();
+    });
+
     it('updates from the expected version, releases dropped values, and loses to a concurrent writer cleanly', async () => {
       const c = contact();
       await ctx().stores.indexEntries.claim(claimOf(c));

@@ -141,8 +141,14 @@ export class MongoImportBatchWriter implements ImportBatchWriter {
     }
 
     const cleanups: Promise<unknown>[] = [];
-    if (batch.releases.length > 0)
-      cleanups.push(this.deleteEntries(batch.releases.map((r) => ({ _id: entryId(r.key), contactId: r.contactId }))));
+    if (batch.releases.length > 0) {
+      // A value released by one contact and claimed by another in this batch (its old entry went before the claim)
+      // is deleted as its own pair: in the set form below, the new owner may be another release's contact.
+      const claimed = new Set(batch.claims.map((c) => entryId(c)));
+      const released = batch.releases.map((r) => ({ _id: entryId(r.key), contactId: r.contactId }));
+      cleanups.push(this.deleteEntries(released.filter((r) => !claimed.has(r._id))));
+      for (const moved of released.filter((r) => claimed.has(r._id))) cleanups.push(this.entries.deleteOne(moved));
+    }
     const superseded = batch.updates.flatMap(({ contact, expectedVersion }) =>
       versionsBetween(expectedVersion, contact.version - 1).map(
         (v) => `${docId(contact.tenantId, contact.contactId)}#${v}`,
@@ -156,8 +162,9 @@ export class MongoImportBatchWriter implements ImportBatchWriter {
 
   /**
    * Deletes entries still owned by the given contacts, in one statement. Both conditions are sets, which equals the
-   * per-entry pairs here: each value appears once in a batch, and the contacts involved are the batch's own (new ids,
-   * or existing ones whose versions it holds), so none of them can own another's value meanwhile.
+   * per-entry pairs here: each value appears once in the list, none moves between two of the batch's contacts (the
+   * caller deletes those pair by pair), and the contacts involved are the batch's own (new ids, or existing ones whose
+   * versions it holds), so none of them can own another's value meanwhile.
    */
   private async deleteEntries(entries: readonly { _id: string; contactId: string }[]): Promise<void> {
     if (entries.length === 0) return;
