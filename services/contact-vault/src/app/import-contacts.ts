@@ -24,7 +24,7 @@ import {
 } from '../domain';
 import type { StoredContact } from '../ports/contact-repository';
 import type { ContactWriteBatch, ImportBatchWriter, PendingDataKey } from '../ports/import-batch-writer';
-import type { NewContactDraft, PrepareKeys, PreparedFields } from '../ports/import-row-preparer';
+import type { NewContactDraft, PrepareKeys, PreparedImportRow } from '../ports/import-row-preparer';
 import type { IndexEntry, IndexKey } from '../ports/index-entry-repository';
 import { contactUpsertedEvent } from './contact-events';
 import { liveIndexKeys } from './index-versions';
@@ -64,8 +64,8 @@ const DEFAULT_BATCH = 4096;
 const DEFAULT_WAIT_MS = 5;
 /**
  * How long a batch holds the thread, by default, before it lets the event loop turn. Rows of the next batch are read
- * from the stream only when the loop turns, and only a whole batch goes to the normaliser: without turns the next batch
- * was read after this one, normalised while this thread waited, and often cut short by the partial-batch timer (a
+ * from the stream only when the loop turns, and only a whole batch goes to the worker: without turns the next batch
+ * was read after this one, prepared while this thread waited, and often cut short by the partial-batch timer (a
  * fifth of the import was waiting; batches averaged ~1,300 rows instead of 4,096).
  */
 const DEFAULT_TURN_EVERY_MS = 8;
@@ -87,9 +87,10 @@ class Turns {
  * everywhere and writes nothing. A rejected row changes nothing and does not stop the import; infrastructure
  * failures (KMS, storage) do, by throwing.
  *
- * With a batch writer (SQLite, MongoDB) rows go in batches: normalise + HMAC per row, one store lookup of every
- * value the batch names (and of their contacts and data keys), dedupe row by row against it and the batch so far,
- * one seal per contact, then one write per store (a transaction on SQLite; claims first on MongoDB). A batch that
+ * With a batch writer (SQLite, MongoDB) rows go in batches: normalise + HMAC per row (on the worker, one batch ahead,
+ * where there is one), one store lookup of every value the batch names (and of their contacts and data keys), dedupe
+ * row by row against it and the batch so far, one seal per contact (done ahead by the worker for a contact its row
+ * created), then one write per store (a transaction on SQLite; claims first on MongoDB). A batch that
  * loses a race with another writer (a claim taken, a version moved) or meets an entry in flight is written nothing
  * and redone row by row.
  */
@@ -109,7 +110,9 @@ export async function* importContacts(
   // is looked up, deduped and written.
   const prepare = async (): Promise<{ batch: ImportRow[]; ahead: Promise<PreparedAhead> } | undefined> => {
     const next = await source.next();
-    return next.done ? undefined : { batch: next.value, ahead: prepareAhead(deps, next.value) };
+    // Preparing ahead only speeds things up: if it fails, the batch is prepared in line.
+    if (next.done) return undefined;
+    return { batch: next.value, ahead: prepareAhead(deps, next.value).catch(() => NOTHING_AHEAD) };
   };
   let next = prepare();
   try {
@@ -130,7 +133,7 @@ export async function* importContacts(
 }
 
 /** A batch's rows prepared ahead, where that was done (a row `undefined`, or none at all: prepare in line). */
-type PreparedAhead = readonly (PreparedFields | undefined)[];
+type PreparedAhead = readonly (PreparedImportRow | undefined)[];
 
 const NOTHING_AHEAD: PreparedAhead = [];
 
@@ -149,7 +152,10 @@ async function prepareAhead(deps: VaultDeps, batch: readonly ImportRow[]): Promi
     return policies.get(tenantId);
   };
   if (batch.some((row) => policyOf(row.tenantId) === undefined)) return NOTHING_AHEAD;
-  const keys = policies.size === 1 ? await keysAhead(deps, batch[0]!.tenantId, batch.length) : undefined;
+  const keys =
+    policies.size === 1 && deps.rowPreparer.accepting()
+      ? await keysAhead(deps, batch[0]!.tenantId, batch.length)
+      : undefined;
   return deps.rowPreparer.prepareMany(
     batch.map((row) => ({ fields: row.fields, policy: policyOf(row.tenantId)! })),
     keys,
@@ -157,9 +163,10 @@ async function prepareAhead(deps: VaultDeps, batch: readonly ImportRow[]): Promi
 }
 
 /**
- * Keys for preparing a one-tenant batch ahead, with a KEK use reserved per row; undefined when they cannot be had
- * without waiting on the batch being written (a re-index runs, or the KEK has too few uses left in its cache window):
- * then the batch indexes and seals in line. A KMS failure here is met again, and reported, by the batch itself.
+ * Keys for preparing a one-tenant batch ahead, with a KEK use reserved per row (rows that turn out not to create a
+ * contact count too: the count errs high); undefined while a re-index runs (rows then take the row-by-row path), or
+ * when the cached KEK has too few uses left in its window: then the batch indexes and seals in line. A KMS failure
+ * here is met again, and reported, by the batch itself.
  */
 async function keysAhead(deps: VaultDeps, tenantId: string, rows: number): Promise<PrepareKeys | undefined> {
   try {
@@ -171,7 +178,7 @@ async function keysAhead(deps: VaultDeps, tenantId: string, rows: number): Promi
       kek = deps.keys.reserveCurrentKek(tenantId, rows);
     }
     if (kek === undefined) return undefined;
-    return { tenantId, indexKeys: indexKeys[0]!, kek, nowMs: (deps.now ?? (() => new Date()))().getTime() };
+    return { indexKeys: indexKeys[0]!, kek, nowMs: (deps.now ?? (() => new Date()))().getTime() };
   } catch {
     return undefined;
   }
@@ -372,6 +379,10 @@ async function importBatch(
     stored.size > 0 ? await writer.readDataKeys?.(tenantId, [...stored.keys()]) : undefined,
   );
   const cipher = new ContactCipher({ keys: deps.keys, dataKeys: keys });
+  // Who owns each value in the store: a contact releases a value exactly when the store still holds it as its own,
+  // however often the batch moved it in between.
+  const storedOwners = new Map<string, string>();
+  for (const doc of stored.values()) for (const index of doc.indexes) storedOwners.set(keyString(index), doc.contactId);
   for (const doc of stored.values()) {
     contacts.set(doc.contactId, {
       base: doc,
@@ -457,7 +468,7 @@ async function importBatch(
       owners.set(k, contactId);
       // Taken back by the contact that released it: its stored entry stays. Taken by another: that entry is still
       // released first (SQLite deletes before it claims; MongoDB, which claims first, then loses and goes row by row).
-      if (released.get(k)?.contactId === contactId) released.delete(k);
+      if (storedOwners.get(k) === contactId) released.delete(k);
       claimedBy.set(k, {
         tenantId,
         fieldKind: index.fieldKind,
@@ -471,14 +482,17 @@ async function importBatch(
     for (const index of previous.filter((o) => !next.some((n) => sameIndex(o, n)))) {
       const k = keyString(index);
       owners.set(k, undefined);
-      // Claimed earlier in this batch: simply not claimed; otherwise the stored entry is released.
-      if (!claimedBy.delete(k)) released.set(k, { key: indexKeyOf(tenantId, index), contactId });
+      // Claimed earlier in this batch: simply not claimed. Held in the store: released.
+      claimedBy.delete(k);
+      if (storedOwners.get(k) === contactId) released.set(k, { key: indexKeyOf(tenantId, index), contactId });
     }
     outcomes.push({ row, result: created ? 'created' : 'updated', contactId });
   }
 
-  // One seal per written contact, over its final fields; new data keys are stored together first.
+  // One seal per written contact, over its final fields; new data keys are stored together first. A contact its row
+  // created keeps the worker's seal, if that was made under the KEK version current now (not before a rotation).
   for (const [id, c] of contacts) if (!c.base) created.add(id);
+  const kekVersion = deps.keys.currentKekVersion(tenantId);
   const batch: { -readonly [K in keyof ContactWriteBatch]: ContactWriteBatch[K][number][] } = {
     releases: [...released.values()],
     claims: [...claimedBy.values()],
@@ -493,7 +507,7 @@ async function importBatch(
       contactId,
       version: c.version,
       record:
-        c.draft && c.version === 1
+        c.draft && c.version === 1 && c.draft.dataKey.kekVersion === kekVersion
           ? keys.adopt(contactId, c.draft)
           : await cipher.seal(tenantId, contactId, toSealable(c.fields), { firstWrite: !c.base }),
       fieldKinds: c.fieldKinds,

@@ -12,11 +12,10 @@ export interface PrepareRequest {
  * each created a contact. `kek` comes with a use reserved for every row (`KeyHierarchy.reserveCurrentKek`).
  */
 export interface PrepareKeys {
-  readonly tenantId: string;
   /** The tenant's only live index version (none is handed over while a re-index runs). */
   readonly indexKeys: BlindIndexKeys;
   readonly kek: TenantKek;
-  /** Clock for the contact ids minted for the drafts. */
+  /** Clock for the contact ids minted for the drafts (their time part is then up to one batch early). */
   readonly nowMs: number;
 }
 
@@ -28,7 +27,7 @@ export interface NewContactDraft {
 }
 
 /** A row prepared ahead: always its normalised fields; its indexes and a draft when keys were given. */
-export interface PreparedFields {
+export interface PreparedImportRow {
   readonly fields: ContactFields;
   readonly indexes?: readonly BlindIndex[];
   readonly draft?: NewContactDraft;
@@ -42,9 +41,11 @@ export interface PreparedFields {
  * the same with or without it.
  */
 export interface ImportRowPreparer {
+  /** Whether a batch handed over now would be prepared (keys are taken for it only then). */
+  accepting(): boolean;
   prepareMany(
     requests: readonly PrepareRequest[],
     keys?: PrepareKeys,
-  ): Promise<readonly (PreparedFields | undefined)[]>;
+  ): Promise<readonly (PreparedImportRow | undefined)[]>;
   close(): Promise<void>;
 }

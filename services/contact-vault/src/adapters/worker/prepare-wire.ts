@@ -1,6 +1,6 @@
 import type { BlindIndex } from '@sealpost/crypto';
 import type { ContactFields } from '../../domain';
-import type { PreparedFields } from '../../ports/import-row-preparer';
+import type { PreparedImportRow } from '../../ports/import-row-preparer';
 
 /**
  * How a prepared batch crosses from the worker: the drafts' records and wrapped keys are packed into one buffer that
@@ -28,14 +28,15 @@ interface WireRow {
 }
 
 /** Packs a batch's results for `postMessage(reply, [reply.bytes])` (`null`: the row was not prepared). */
-export function packReply(id: number, results: readonly (PreparedFields | null)[]): WireReply {
+export function packReply(id: number, results: readonly (PreparedImportRow | null)[]): WireReply {
   let total = 0;
   for (const r of results) if (r?.draft) total += r.draft.record.length + r.draft.dataKey.wrapped.length;
   const bytes = new Uint8Array(total);
   let at = 0;
   const rows = results.map((r): WireRow | null => {
     if (!r) return null;
-    if (!r.draft) return r.indexes ? { fields: r.fields, indexes: r.indexes } : { fields: r.fields };
+    const prepared = { fields: r.fields, ...(r.indexes && { indexes: r.indexes }) };
+    if (!r.draft) return prepared;
     const { contactId, record, dataKey } = r.draft;
     bytes.set(record, at);
     bytes.set(dataKey.wrapped, at + record.length);
@@ -48,21 +49,21 @@ export function packReply(id: number, results: readonly (PreparedFields | null)[
       keyLength: dataKey.wrapped.length,
     };
     at += record.length + dataKey.wrapped.length;
-    return r.indexes ? { fields: r.fields, indexes: r.indexes, draft } : { fields: r.fields, draft };
+    return { ...prepared, draft };
   });
   return { id, rows, bytes: bytes.buffer };
 }
 
 /** The results of a packed reply; drafts' bytes are views of the one transferred buffer. */
-export function unpackReply(reply: WireReply): (PreparedFields | undefined)[] {
+export function unpackReply(reply: WireReply): (PreparedImportRow | undefined)[] {
   const bytes = Buffer.from(reply.bytes);
-  return reply.rows.map((r): PreparedFields | undefined => {
+  return reply.rows.map((r): PreparedImportRow | undefined => {
     if (r === null) return undefined;
-    if (!r.draft) return r.indexes ? { fields: r.fields, indexes: r.indexes } : { fields: r.fields };
+    const prepared = { fields: r.fields, ...(r.indexes && { indexes: r.indexes }) };
+    if (!r.draft) return prepared;
     const { contactId, dataKeyId, kekVersion, at, recordLength, keyLength } = r.draft;
     const record = bytes.subarray(at, at + recordLength);
     const wrapped = bytes.subarray(at + recordLength, at + recordLength + keyLength);
-    const draft = { contactId, record, dataKey: { dataKeyId, kekVersion, wrapped } };
-    return r.indexes ? { fields: r.fields, indexes: r.indexes, draft } : { fields: r.fields, draft };
+    return { ...prepared, draft: { contactId, record, dataKey: { dataKeyId, kekVersion, wrapped } } };
   });
 }

@@ -5,10 +5,10 @@
 import { parentPort } from 'node:worker_threads';
 import { sealNewContact } from '@sealpost/crypto';
 import { indexesOf, newContactId, normalizeFields, toSealable } from '../../domain';
-import type { PrepareKeys, PrepareRequest, PreparedFields } from '../../ports/import-row-preparer';
+import type { PrepareKeys, PrepareRequest, PreparedImportRow } from '../../ports/import-row-preparer';
 import { packReply } from './prepare-wire';
 
-function prepare(request: PrepareRequest, keys: PrepareKeys | undefined): PreparedFields | null {
+function prepare(request: PrepareRequest, keys: PrepareKeys | undefined): PreparedImportRow | null {
   let fields;
   try {
     fields = normalizeFields(request.fields, request.policy);

@@ -39,9 +39,11 @@ describe('WorkerRowPreparer', () => {
     try {
       // No thread until the first import needs one; until it is ready, rows are left to the caller (no waiting).
       expect(workerOf()).toBeUndefined();
+      expect(preparer.accepting()).toBe(false);
       expect(await preparer.prepareMany(ROWS)).toEqual(ROWS.map(() => undefined));
       expect(workerOf()).toBeDefined();
       expect(await preparer.whenReady()).toBe(true);
+      expect(preparer.accepting()).toBe(true);
       const results = await preparer.prepareMany(ROWS);
       expect(results).toEqual(ROWS.map(inThread));
       // The invalid ones really are invalid, and valid ones came back normalised.
@@ -73,7 +75,7 @@ describe('WorkerRowPreparer', () => {
       const indexKeys = await keys.currentIndexKeys('tenant-a');
       const kek = await keys.currentKek('tenant-a');
       expect(await preparer.whenReady()).toBe(true);
-      const results = await preparer.prepareMany(ROWS, { tenantId: 'tenant-a', indexKeys, kek, nowMs: Date.now() });
+      const results = await preparer.prepareMany(ROWS, { indexKeys, kek, nowMs: Date.now() });
       const dataKeys = new InMemoryDataKeyStore();
       const cipher = new ContactCipher({ keys, dataKeys });
       const ids = new Set<string>();
@@ -112,6 +114,7 @@ describe('WorkerRowPreparer', () => {
     expect(ROWS.map((_, i) => died[i])).toEqual(ROWS.map(() => undefined));
     expect(await preparer.prepareMany(ROWS)).toEqual(ROWS.map(() => undefined));
     expect(await preparer.whenReady()).toBe(false);
+    expect(preparer.accepting()).toBe(false);
     await preparer.close();
   });
 });

@@ -1,9 +1,14 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { ImportRowPreparer, PrepareKeys, PrepareRequest, PreparedFields } from '../../ports/import-row-preparer';
+import type {
+  ImportRowPreparer,
+  PrepareKeys,
+  PrepareRequest,
+  PreparedImportRow,
+} from '../../ports/import-row-preparer';
 import { unpackReply, type WireReply } from './prepare-wire';
 
-type Results = readonly (PreparedFields | undefined)[];
+type Results = readonly (PreparedImportRow | undefined)[];
 
 /**
  * `ImportRowPreparer` on one worker thread, beside the main thread that looks up, dedupes and writes. Fail-safe: if the
@@ -29,6 +34,10 @@ export class WorkerRowPreparer implements ImportRowPreparer {
     return this.state === 'starting' ? this.readySignal!.promise : Promise.resolve(this.state === 'ready');
   }
 
+  accepting(): boolean {
+    return this.running() !== undefined;
+  }
+
   prepareMany(requests: readonly PrepareRequest[], keys?: PrepareKeys): Promise<Results> {
     const worker = requests.length === 0 ? undefined : this.running();
     if (worker === undefined) return Promise.resolve(requests.map(() => undefined));
@@ -36,8 +45,15 @@ export class WorkerRowPreparer implements ImportRowPreparer {
     return new Promise<Results>((resolve) => {
       this.pending.set(id, resolve);
       if (this.pending.size === 1) worker.ref();
-      // Key objects are cloned into the worker (no key bytes are exported) and dropped there with the batch.
-      worker.postMessage({ id, requests, keys });
+      try {
+        // Key objects are cloned into the worker (no key bytes are exported) and dropped there with the batch.
+        worker.postMessage({ id, requests, keys });
+      } catch (error) {
+        // Not sent (a value that cannot be cloned): this batch is left to the caller.
+        this.onError(error);
+        this.pending.delete(id);
+        resolve([]);
+      }
     }).finally(() => {
       if (this.pending.size === 0) this.worker?.unref();
     });
