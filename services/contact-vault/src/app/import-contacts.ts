@@ -11,6 +11,7 @@ import {
   VaultError,
   assertTenantId,
   decideDedupe,
+  dedupeKeyFirst,
   fieldKindsOf,
   fromOpened,
   indexesOf,
@@ -345,9 +346,7 @@ async function importBatch(
       const indexes = pre?.indexes?.every((x) => x.keyVersion === indexVersion)
         ? [...pre.indexes]
         : indexesOf(indexKeys, fields);
-      const requested = indexes.sort(
-        (a, b) => Number(b.fieldKind === policy.dedupeKey) - Number(a.fieldKind === policy.dedupeKey),
-      );
+      const requested = dedupeKeyFirst(indexes, policy.dedupeKey);
       return { row, fields, requested, requestedKeys: requested.map(keyString), draft: pre?.draft };
     } catch (err) {
       return { row, err };

@@ -3,6 +3,7 @@ import {
   VaultError,
   assertTenantId,
   decideDedupe,
+  dedupeKeyFirst,
   fieldKindsOf,
   fromOpened,
   indexesOf,
@@ -51,9 +52,7 @@ export async function upsertContact(deps: VaultDeps, input: UpsertContactInput):
   // During a re-index every live index version is written and consulted, so dedupe sees contacts not yet moved.
   const indexKeys = await liveIndexKeys(deps, tenantId);
   // The dedupe key is claimed first, so racing creators of one person collide on it before anything else.
-  const requested = indexesOf(indexKeys, fields).sort(
-    (a, b) => Number(b.fieldKind === policy.dedupeKey) - Number(a.fieldKind === policy.dedupeKey),
-  );
+  const requested = dedupeKeyFirst(indexesOf(indexKeys, fields), policy.dedupeKey);
   // Looked up, never claimed: a contact the re-index has not reached yet may hold this email under the old rules.
   const consulted = [
     ...requested,

@@ -1,4 +1,4 @@
-import { decideDedupe } from './dedupe';
+import { decideDedupe, dedupeKeyFirst } from './dedupe';
 
 const email = { dedupeKey: 'email' as const };
 const kinds =
@@ -83,5 +83,23 @@ describe('decideDedupe', () => {
         kinds({ A: ['email', 'phone'] }),
       ),
     ).toEqual({ kind: 'conflict', field: 'email' });
+  });
+});
+
+describe('dedupeKeyFirst', () => {
+  const index = (fieldKind: 'email' | 'phone', keyVersion: number) => ({
+    fieldKind,
+    keyVersion,
+    normVersion: 1,
+    value: `${fieldKind}-${keyVersion}`,
+  });
+
+  it('puts the dedupe key kind first, each group in its order, in place', () => {
+    const indexes = [index('email', 2), index('phone', 2), index('email', 1), index('phone', 1)];
+    const ordered = dedupeKeyFirst(indexes, 'phone');
+    expect(ordered).toBe(indexes);
+    expect(ordered.map((i) => i.value)).toEqual(['phone-2', 'phone-1', 'email-2', 'email-1']);
+    expect(dedupeKeyFirst(ordered, 'email').map((i) => i.value)).toEqual(['email-2', 'email-1', 'phone-2', 'phone-1']);
+    expect(dedupeKeyFirst([], 'email')).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import type { BlindIndexFieldKind, NormalizationPolicy } from '@sealpost/crypto';
+import type { BlindIndex, BlindIndexFieldKind, NormalizationPolicy } from '@sealpost/crypto';
 
 /** Which indexed field identifies a person for de-duplication. */
 export type DedupeKey = BlindIndexFieldKind;
@@ -56,4 +56,20 @@ export function decideDedupe(
     return { kind: 'conflict', field: taken };
   }
   return { kind: 'update', contactId };
+}
+
+/**
+ * Puts the indexes of the dedupe key's kind first, the others after them, each group in its order (in place; a
+ * contact has two or three, and a sort allocated more than the rest of the step).
+ */
+export function dedupeKeyFirst(indexes: BlindIndex[], dedupeKey: DedupeKey): BlindIndex[] {
+  let at = 0;
+  for (let i = 0; i < indexes.length; i += 1) {
+    const index = indexes[i]!;
+    if (index.fieldKind !== dedupeKey) continue;
+    indexes.copyWithin(at + 1, at, i);
+    indexes[at] = index;
+    at += 1;
+  }
+  return indexes;
 }
