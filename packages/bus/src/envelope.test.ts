@@ -53,6 +53,15 @@ describe('createEnvelope', () => {
     expect(call).toThrow(message);
   });
 
+  it('parses a subject once and answers the same afterwards, valid or not', () => {
+    const first = parseEventSubject('sealpost.consent.t-1.confirmed');
+    expect(first).toEqual({ domain: 'consent', tenant: 't-1', event: 'confirmed' });
+    expect(parseEventSubject('sealpost.consent.t-1.confirmed')).toBe(first);
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(parseEventSubject('sealpost.consent.t-1.confirmed.extra')).toBeNull();
+    expect(parseEventSubject('sealpost.consent.t-1.confirmed.extra')).toBeNull();
+  });
+
   it('accepts audit subjects with a source token', () => {
     expect(parseEventSubject('sealpost.audit.vault.t-1.reveal')).toEqual({
       domain: 'audit',

@@ -109,8 +109,23 @@ export interface ParsedSubject {
   readonly source?: string;
 }
 
-/** Parses an event subject; null when it is not one. */
+// Events of one kind and tenant share a subject, and each event is validated up to three times (built, stored in an
+// outbox, published): a subject is parsed once, not each time (bounded: cleared when full).
+const parsedSubjects = new Map<string, ParsedSubject | null>();
+const PARSED_SUBJECTS_MAX = 4096;
+
+/** Parses an event subject; null when it is not one. The result is frozen (it may be shared). */
 export function parseEventSubject(subject: string): ParsedSubject | null {
+  let parsed = parsedSubjects.get(subject);
+  if (parsed === undefined) {
+    parsed = parseSubject(subject);
+    if (parsedSubjects.size >= PARSED_SUBJECTS_MAX) parsedSubjects.clear();
+    parsedSubjects.set(subject, parsed && Object.freeze(parsed));
+  }
+  return parsed;
+}
+
+function parseSubject(subject: string): ParsedSubject | null {
   const parts = subject.split('.');
   if (parts[0] !== SUBJECT_ROOT) return null;
   if (parts[1] === 'treehead') {
