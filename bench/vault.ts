@@ -25,8 +25,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -46,8 +45,10 @@ import {
   unaryCall,
   vaultConfig,
 } from '@sealpost/cli';
-// The import test's CSV generator (test support, not part of the CLI package's exports).
+// Test support of the CLI and the runner (not part of their packages' exports): the import test's CSV generator, and
+// the runner process as its tests start it.
 import { scaleCsv, type ExpectedSummary } from '../packages/cli/test/support/scale-csv';
+import { freePort, startRunner as startRunnerProcess } from '../services/runner/test/support/runner-process';
 import { ECHO_SERVICE } from './support/grpc-echo-server';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -69,65 +70,19 @@ for (const part of ONLY) {
 const SEED_ROWS = 200;
 const TENANT = `bench-${Date.now().toString(36)}`;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 interface Runner {
   readonly dataDir: string;
   stop(): Promise<void>;
 }
 
-/** Starts the embedded runner (what `pnpm start` runs) on a temp data directory and free ports. */
+/** The embedded runner (what `pnpm start` runs) on a temp data directory and free ports, as the runner's tests start it. */
 async function startRunner(extraEnv: Record<string, string>): Promise<Runner> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sealpost-bench-vault-'));
-  const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SEALPOST_')));
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...NODE_ARGS, '--import', 'tsx', 'services/runner/src/main.ts'],
-    {
-      cwd: ROOT,
-      env: {
-        ...clean,
-        SEALPOST_DATA_DIR: dataDir,
-        SEALPOST_AUDIT_GRPC_ADDR: `127.0.0.1:${ports[0]}`,
-        SEALPOST_AUDIT_HEALTH_ADDR: `127.0.0.1:${ports[1]}`,
-        SEALPOST_VAULT_GRPC_ADDR: `127.0.0.1:${ports[2]}`,
-        SEALPOST_VAULT_HEALTH_ADDR: `127.0.0.1:${ports[3]}`,
-        // The benchmark's operator reveals thousands of times; the default quota would stop it after 20.
-        SEALPOST_VAULT_REVEAL_QUOTA: '1000000/3600',
-        ...extraEnv,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+  const runner = await startRunnerProcess(
+    // The benchmark's operator reveals thousands of times; the default quota would stop it after 20.
+    { SEALPOST_VAULT_REVEAL_QUOTA: '1000000/3600', ...extraEnv },
+    { nodeArgs: NODE_ARGS },
   );
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const until = Date.now() + 60_000;
-  while (!existsSync(path.join(dataDir, 'endpoints.json'))) {
-    if (child.exitCode !== null || Date.now() > until) {
-      child.kill('SIGKILL');
-      throw new Error(`the runner did not start:\n${output.slice(-2000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    dataDir,
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+  return { dataDir: runner.dataDir, stop: () => runner.stopGracefully() };
 }
 
 /**

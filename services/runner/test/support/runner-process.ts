@@ -29,28 +29,38 @@ export interface RunnerProcess {
   endpoints(): EndpointsFile;
   /** Mutual-TLS credentials with the CLI's client certificate from endpoints.json. */
   mtls(): grpc.ChannelCredentials;
+  /** Kills it at once and removes its data directory. */
   stop(): void;
+  /** SIGTERM, as Ctrl-C would (it drains, and writes any profile Node was asked for), then `stop` after 10 s at most. */
+  stopGracefully(): Promise<void>;
 }
 
-/** `env` adds settings (e.g. a faster tree-head cadence for a test). */
-export async function startRunner(env: Record<string, string> = {}): Promise<RunnerProcess> {
+/** `env` adds settings (e.g. a faster tree-head cadence for a test); `nodeArgs` Node flags (a benchmark's profiler). */
+export async function startRunner(
+  env: Record<string, string> = {},
+  options: { readonly nodeArgs?: readonly string[] } = {},
+): Promise<RunnerProcess> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sealpost-runner-'));
   const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('SEALPOST_')));
   // Exactly what scripts/start.sh runs once dependencies are installed.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/runner/src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...clean,
-      SEALPOST_DATA_DIR: dataDir,
-      SEALPOST_AUDIT_GRPC_ADDR: `127.0.0.1:${ports[0]}`,
-      SEALPOST_AUDIT_HEALTH_ADDR: `127.0.0.1:${ports[1]}`,
-      SEALPOST_VAULT_GRPC_ADDR: `127.0.0.1:${ports[2]}`,
-      SEALPOST_VAULT_HEALTH_ADDR: `127.0.0.1:${ports[3]}`,
-      ...env,
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--import', 'tsx', 'services/runner/src/main.ts'],
+    {
+      cwd: ROOT,
+      env: {
+        ...clean,
+        SEALPOST_DATA_DIR: dataDir,
+        SEALPOST_AUDIT_GRPC_ADDR: `127.0.0.1:${ports[0]}`,
+        SEALPOST_AUDIT_HEALTH_ADDR: `127.0.0.1:${ports[1]}`,
+        SEALPOST_VAULT_GRPC_ADDR: `127.0.0.1:${ports[2]}`,
+        SEALPOST_VAULT_HEALTH_ADDR: `127.0.0.1:${ports[3]}`,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  );
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -60,6 +70,10 @@ export async function startRunner(env: Record<string, string> = {}): Promise<Run
     timeoutMs: 30_000,
   });
   if (!existsSync(path.join(dataDir, 'endpoints.json'))) throw new Error(`runner did not start:\n${output}`);
+  const stop = (): void => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  };
   const endpoints = (): EndpointsFile => JSON.parse(readFileSync(path.join(dataDir, 'endpoints.json'), 'utf8'));
   return {
     dataDir,
@@ -75,9 +89,11 @@ export async function startRunner(env: Record<string, string> = {}): Promise<Run
         readFileSync(file.client.certFile),
       );
     },
-    stop: () => {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
+    stop,
+    async stopGracefully() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      stop();
     },
   };
 }
