@@ -1,3 +1,4 @@
+import { KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -75,7 +76,11 @@ describe('WorkerRowPreparer', () => {
       const indexKeys = await keys.currentIndexKeys('tenant-a');
       const kek = await keys.currentKek('tenant-a');
       expect(await preparer.whenReady()).toBe(true);
+      // The keys cross as key objects: nothing here exports their bytes to hand them over.
+      const exported = jest.spyOn(Object.getPrototypeOf(kek.key) as KeyObject, 'export');
       const results = await preparer.prepareMany(ROWS, { indexKeys, kek, nowMs: Date.now() });
+      expect(exported).not.toHaveBeenCalled();
+      exported.mockRestore();
       const dataKeys = new InMemoryDataKeyStore();
       const cipher = new ContactCipher({ keys, dataKeys });
       const ids = new Set<string>();
