@@ -721,6 +721,104 @@ describeRepositoryContract<Ctx>(
       }
     });
 
+    it('seals in line instead of keeping a draft when a rotation lands while the batch is being sealed', async () => {
+      // The batch updates a stored contact, which comes first in the sealing order. Sealing it asks for its KEK, and
+      // the test rotates right there, as another call could at any turn; the two contacts created after it must then
+      // be sealed under version 2, not keep the worker's drafts made under version 1.
+      await upsertContact(ctx().deps, { tenantId: T1, fields: { email: 'xena@example.com' } });
+      const worker = new WorkerRowPreparer();
+      expect(await worker.whenReady()).toBe(true);
+      let drafts = 0;
+      const counting: ImportRowPreparer = {
+        accepting: () => worker.accepting(),
+        async prepareMany(requests, keys) {
+          const results = await worker.prepareMany(requests, keys);
+          drafts += results.filter((r) => r?.draft?.dataKey.kekVersion === 1).length;
+          return results;
+        },
+        close: () => worker.close(),
+      };
+      let kekLookups = 0;
+      let rotated = false;
+      const keys = new Proxy(ctx().keys, {
+        get(target, name) {
+          if (name === 'cachedKek') {
+            return (tenantId: string, version: number) => {
+              kekLookups += 1;
+              // The first lookup opens the stored contact, before the rows are deduped; the second seals it.
+              return kekLookups === 2 ? undefined : target.cachedKek(tenantId, version);
+            };
+          }
+          if (name === 'kek') {
+            return async (tenantId: string, version: number) => {
+              if (!rotated) {
+                rotated = true;
+                await target.rotateKek(T1);
+              }
+              return target.kek(tenantId, version);
+            };
+          }
+          const value: unknown = Reflect.get(target, name, target);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      try {
+        await ctx().keys.currentKek(T1);
+        const rows = [
+          { email: 'xena@example.com', name: 'Xena' },
+          { email: 'ann@example.com' },
+          { email: 'bob@example.com' },
+        ].map((fields, i) => ({ tenantId: T1, row: String(i + 2), fields }));
+        const results = await collect(importContacts({ ...ctx().deps, keys, rowPreparer: counting }, asRows(rows)));
+        expect(results.map((r) => r.result)).toEqual(['updated', 'created', 'created']);
+        expect(drafts).toBe(3);
+        expect(rotated).toBe(true);
+        for (const r of results.slice(1)) {
+          expect((await ctx().stores.dataKeys.get(T1, r.contactId))?.kekVersion).toBe(2);
+          const stored = await ctx().deps.contacts.get(T1, r.contactId);
+          expect(await ctx().deps.cipher.open(T1, r.contactId, stored!.record)).toHaveProperty('email');
+        }
+      } finally {
+        await worker.close();
+      }
+    });
+
+    it('after a batch write that failed part-way, keeps the keys of the contacts that landed and drops the rest', async () => {
+      // A batch written in steps (MongoDB) can fail after some of its new contacts went in: the import stops with the
+      // error, the contacts already stored must still open, and the keys of those that never landed are not kept.
+      const writer = ctx().deps.importBatch!;
+      let created: string[] = [];
+      const failing: ImportBatchWriter = {
+        dataKeys: writer.dataKeys,
+        readDataKeys: writer.readDataKeys?.bind(writer),
+        putDataKeys: (keys) => writer.putDataKeys(keys),
+        writeContacts: async (batch) => {
+          created = batch.creates.map((c) => c.contact.contactId);
+          // Ann's contact lands; Bob's does not.
+          await writer.writeContacts({
+            ...batch,
+            claims: batch.claims.slice(0, 1),
+            creates: batch.creates.slice(0, 1),
+          });
+          throw new Error('the connection dropped part-way through the batch');
+        },
+      };
+      const rows = ['ann', 'bob'].map((n, i) => ({
+        tenantId: T1,
+        row: String(i + 2),
+        fields: { email: `${n}@example.com` },
+      }));
+      await expect(collect(importContacts({ ...ctx().deps, importBatch: failing }, asRows(rows)))).rejects.toThrow(
+        'the connection dropped',
+      );
+      expect(created).toHaveLength(2);
+      const [landed, lost] = created as [string, string];
+      const stored = await ctx().deps.contacts.get(T1, landed);
+      expect(await ctx().deps.cipher.open(T1, landed, stored!.record)).toEqual({ email: 'ann@example.com' });
+      expect(await ctx().deps.contacts.get(T1, lost)).toBeUndefined();
+      expect(await ctx().stores.dataKeys.get(T1, lost)).toBeUndefined();
+    });
+
     it('releases a stored value its contact took back and dropped again within one batch', async () => {
       const phone = (n: number) => `+44791100001${n}`;
       const [a] = await collect(

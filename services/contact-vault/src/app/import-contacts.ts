@@ -489,9 +489,9 @@ async function importBatch(
   }
 
   // One seal per written contact, over its final fields; new data keys are stored together first. A contact its row
-  // created keeps the worker's seal, if that was made under the KEK version current now (not before a rotation).
+  // created keeps the worker's seal if that was made under the KEK version current when the contact's turn comes
+  // (asked per contact: a rotation may land at any turn, and a seal in line would then take the new version).
   for (const [id, c] of contacts) if (!c.base) created.add(id);
-  const kekVersion = deps.keys.currentKekVersion(tenantId);
   const batch: { -readonly [K in keyof ContactWriteBatch]: ContactWriteBatch[K][number][] } = {
     releases: [...released.values()],
     claims: [...claimedBy.values()],
@@ -506,7 +506,7 @@ async function importBatch(
       contactId,
       version: c.version,
       record:
-        c.draft && c.version === 1 && c.draft.dataKey.kekVersion === kekVersion
+        c.draft && c.version === 1 && c.draft.dataKey.kekVersion === deps.keys.currentKekVersion(tenantId)
           ? keys.adopt(contactId, c.draft)
           : await cipher.seal(tenantId, contactId, toSealable(c.fields), { firstWrite: !c.base }),
       fieldKinds: c.fieldKinds,
@@ -524,14 +524,28 @@ async function importBatch(
   }
   const fresh = [...keys.fresh.values()];
   await writer.putDataKeys(fresh);
-  let written = false;
+  const shred = async (keys: readonly PendingDataKey[]): Promise<void> => {
+    for (const k of keys) await deps.cipher.shred(tenantId, k.contactId).catch(() => undefined);
+  };
+  let written: boolean;
   try {
     written = await writer.writeContacts(batch);
-  } finally {
-    // Keys of contacts that were not written decrypt nothing; remove them rather than leave orphans.
-    if (!written) for (const k of fresh) await deps.cipher.shred(tenantId, k.contactId).catch(() => undefined);
+  } catch (err) {
+    // A write that throws may have stored part of the batch (MongoDB writes one in several steps): the keys of contacts
+    // that landed stay, or those could never be opened. Only keys of contacts provably not stored go.
+    const landed = await deps.contacts
+      .getMany(
+        tenantId,
+        fresh.map((k) => k.contactId),
+      )
+      .catch(() => undefined);
+    if (landed) await shred(fresh.filter((k) => !landed.some((c) => c.contactId === k.contactId)));
+    throw err;
   }
-  if (!written) return undefined;
+  if (!written) {
+    await shred(fresh); // nothing was written (a lost race): these keys would be orphans
+    return undefined;
+  }
   return outcomes.map((o) => {
     if (o.result === 'rejected') {
       const r = rejection(o.row, o.err);
