@@ -35,5 +35,7 @@ parentPort!.on('message', (message: { id: number; requests: PrepareRequest[]; ke
   );
   parentPort!.postMessage(reply, [reply.bytes]);
 });
+// A request that cannot be read has no id to answer: end the thread, and the caller prepares everything in line.
+parentPort!.on('messageerror', () => process.exit(1));
 // Loaded (TypeScript compiled, libphonenumber's metadata read): from now on batches are worth sending here.
 parentPort!.postMessage({ ready: true });

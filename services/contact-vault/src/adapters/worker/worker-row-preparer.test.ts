@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   ContactCipher,
+  DecryptionError,
   InMemoryDataKeyStore,
   InMemoryTenantKeyStore,
   KeyHierarchy,
   LocalKeyring,
   kmsKeyIdResolver,
 } from '@sealpost/crypto';
-import { CONTACT_ID, indexesOf, normalizeFields, toSealable, type RawContactFields } from '../../domain';
+import { CONTACT_ID, indexesOf, newContactId, normalizeFields, toSealable, type RawContactFields } from '../../domain';
 import { WorkerRowPreparer } from './worker-row-preparer';
 
 const GB = { defaultRegion: 'GB' };
@@ -99,8 +100,14 @@ describe('WorkerRowPreparer', () => {
         ids.add(draft.contactId);
         await dataKeys.put('tenant-a', draft.contactId, draft.dataKey);
         expect(await cipher.open('tenant-a', draft.contactId, draft.record)).toEqual(toSealable(expected.fields));
-        // Bound to its contact and tenant like any record.
-        await expect(cipher.open('tenant-b', draft.contactId, draft.record)).rejects.toThrow();
+        // Bound to its contact and tenant like any record: with its key stored beside another contact, or under
+        // another tenant, it decrypts nothing.
+        const elsewhere = newContactId(Date.now());
+        await dataKeys.put('tenant-a', elsewhere, draft.dataKey);
+        await dataKeys.put('tenant-b', draft.contactId, draft.dataKey);
+        await keys.currentKek('tenant-b');
+        await expect(cipher.open('tenant-a', elsewhere, draft.record)).rejects.toThrow(DecryptionError);
+        await expect(cipher.open('tenant-b', draft.contactId, draft.record)).rejects.toThrow(DecryptionError);
       }
       expect(ids.size).toBe(4);
     } finally {
@@ -109,14 +116,33 @@ describe('WorkerRowPreparer', () => {
     }
   });
 
+  it('fails safe: a reply that cannot be read gives the worker up, and the waiting batch is left to the caller', async () => {
+    const errors: unknown[] = [];
+    const preparer = new WorkerRowPreparer((error) => errors.push(error));
+    expect(await preparer.whenReady()).toBe(true);
+    const many = Array.from({ length: 20_000 }, (_, i) => ROWS[i % ROWS.length]!);
+    const inFlight = preparer.prepareMany(many);
+    // What Node emits when a message from the worker fails to deserialise (not something these plain rows can cause).
+    const worker = (preparer as unknown as { worker: NodeJS.EventEmitter }).worker;
+    const unreadable = new Error('unreadable reply');
+    worker.emit('messageerror', unreadable);
+    const answered = await inFlight;
+    expect(many.map((_, i) => answered[i])).toEqual(many.map(() => undefined));
+    expect(errors).toEqual([unreadable]);
+    expect(preparer.accepting()).toBe(false);
+    await preparer.close();
+  });
+
   it('fails safe: a worker that dies mid-request, or is gone, leaves every row to the caller; nothing hangs', async () => {
     const preparer = new WorkerRowPreparer();
     expect(await preparer.whenReady()).toBe(true);
-    const inFlight = preparer.prepareMany(ROWS);
+    // Enough rows to keep the worker busy for a good while, so it is stopped before it can answer.
+    const many = Array.from({ length: 20_000 }, (_, i) => ROWS[i % ROWS.length]!);
+    const inFlight = preparer.prepareMany(many);
     const worker = (preparer as unknown as { worker: { terminate(): Promise<number> } }).worker;
     await worker.terminate();
     const died = await inFlight;
-    expect(ROWS.map((_, i) => died[i])).toEqual(ROWS.map(() => undefined));
+    expect(many.map((_, i) => died[i])).toEqual(many.map(() => undefined));
     expect(await preparer.prepareMany(ROWS)).toEqual(ROWS.map(() => undefined));
     expect(await preparer.whenReady()).toBe(false);
     expect(preparer.accepting()).toBe(false);

@@ -100,6 +100,12 @@ export class WorkerRowPreparer implements ImportRowPreparer {
       this.onError(error);
       this.retire();
     });
+    // A reply that cannot be read would leave its batch waiting forever: give the worker up, as on an error.
+    worker.on('messageerror', (error) => {
+      this.onError(error);
+      this.retire();
+      void worker.terminate();
+    });
     worker.on('exit', () => this.retire());
     // Idle, it must not keep the process alive.
     worker.unref();
