@@ -524,26 +524,11 @@ async function importBatch(
   }
   const fresh = [...keys.fresh.values()];
   await writer.putDataKeys(fresh);
-  const shred = async (keys: readonly PendingDataKey[]): Promise<void> => {
-    for (const k of keys) await deps.cipher.shred(tenantId, k.contactId).catch(() => undefined);
-  };
-  let written: boolean;
-  try {
-    written = await writer.writeContacts(batch);
-  } catch (err) {
-    // A write that throws may have stored part of the batch (MongoDB writes one in several steps): the keys of contacts
-    // that landed stay, or those could never be opened. Only keys of contacts provably not stored go.
-    const landed = await deps.contacts
-      .getMany(
-        tenantId,
-        fresh.map((k) => k.contactId),
-      )
-      .catch(() => undefined);
-    if (landed) await shred(fresh.filter((k) => !landed.some((c) => c.contactId === k.contactId)));
-    throw err;
-  }
-  if (!written) {
-    await shred(fresh); // nothing was written (a lost race): these keys would be orphans
+  // A write that throws may have stored part of the batch, or may still (MongoDB writes a batch in several steps, and
+  // a dropped connection does not say how far the server got): the keys stay, or a contact that landed could never be
+  // opened. A key whose contact never lands decrypts nothing. Only a write that reports nothing written drops them.
+  if (!(await writer.writeContacts(batch))) {
+    for (const k of fresh) await deps.cipher.shred(tenantId, k.contactId).catch(() => undefined);
     return undefined;
   }
   return outcomes.map((o) => {
