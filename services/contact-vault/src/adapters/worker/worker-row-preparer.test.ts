@@ -10,6 +10,8 @@ import {
   KeyHierarchy,
   LocalKeyring,
   kmsKeyIdResolver,
+  unwrapDataKey,
+  wrapDataKey,
 } from '@sealpost/crypto';
 import { CONTACT_ID, indexesOf, newContactId, normalizeFields, toSealable, type RawContactFields } from '../../domain';
 import { WorkerRowPreparer } from './worker-row-preparer';
@@ -100,14 +102,22 @@ describe('WorkerRowPreparer', () => {
         ids.add(draft.contactId);
         await dataKeys.put('tenant-a', draft.contactId, draft.dataKey);
         expect(await cipher.open('tenant-a', draft.contactId, draft.record)).toEqual(toSealable(expected.fields));
-        // Bound to its contact and tenant like any record: with its key stored beside another contact, or under
-        // another tenant, it decrypts nothing.
+        // Bound to its contact and tenant like any record: under its own data key, wrapped properly for another
+        // contact or for another tenant, the record itself fails authentication.
+        const plain = unwrapDataKey(kek, draft.contactId, draft.dataKey);
         const elsewhere = newContactId(Date.now());
-        await dataKeys.put('tenant-a', elsewhere, draft.dataKey);
-        await dataKeys.put('tenant-b', draft.contactId, draft.dataKey);
-        await keys.currentKek('tenant-b');
-        await expect(cipher.open('tenant-a', elsewhere, draft.record)).rejects.toThrow(DecryptionError);
-        await expect(cipher.open('tenant-b', draft.contactId, draft.record)).rejects.toThrow(DecryptionError);
+        await dataKeys.put('tenant-a', elsewhere, wrapDataKey(kek, elsewhere, plain));
+        const otherKek = await keys.currentKek('tenant-b');
+        await dataKeys.put('tenant-b', draft.contactId, wrapDataKey(otherKek, draft.contactId, plain));
+        plain.key.fill(0);
+        for (const [tenant, contact] of [
+          ['tenant-a', elsewhere],
+          ['tenant-b', draft.contactId],
+        ] as const) {
+          const opened = cipher.open(tenant, contact, draft.record);
+          await expect(opened).rejects.toThrow(DecryptionError);
+          await expect(opened).rejects.toMatchObject({ part: 'record' });
+        }
       }
       expect(ids.size).toBe(4);
     } finally {
@@ -134,7 +144,8 @@ describe('WorkerRowPreparer', () => {
   });
 
   it('fails safe: a worker that dies mid-request, or is gone, leaves every row to the caller; nothing hangs', async () => {
-    const preparer = new WorkerRowPreparer();
+    const errors: unknown[] = [];
+    const preparer = new WorkerRowPreparer((error) => errors.push(error));
     expect(await preparer.whenReady()).toBe(true);
     // Enough rows to keep the worker busy for a good while, so it is stopped before it can answer.
     const many = Array.from({ length: 20_000 }, (_, i) => ROWS[i % ROWS.length]!);
@@ -146,6 +157,18 @@ describe('WorkerRowPreparer', () => {
     expect(await preparer.prepareMany(ROWS)).toEqual(ROWS.map(() => undefined));
     expect(await preparer.whenReady()).toBe(false);
     expect(preparer.accepting()).toBe(false);
+    expect(errors).toEqual([new Error('the import worker stopped (exit code 1)')]);
     await preparer.close();
+    expect(errors).toHaveLength(1); // closing it is no failure
+  });
+
+  it('reports no failure when it is closed mid-request, and the request still settles', async () => {
+    const errors: unknown[] = [];
+    const preparer = new WorkerRowPreparer((error) => errors.push(error));
+    expect(await preparer.whenReady()).toBe(true);
+    const inFlight = preparer.prepareMany(ROWS);
+    await preparer.close();
+    await inFlight;
+    expect(errors).toEqual([]);
   });
 });

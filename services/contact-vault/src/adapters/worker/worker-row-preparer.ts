@@ -106,7 +106,11 @@ export class WorkerRowPreparer implements ImportRowPreparer {
       this.retire();
       void worker.terminate();
     });
-    worker.on('exit', () => this.retire());
+    worker.on('exit', (code) => {
+      // An exit nobody asked for (the worker gave up on a request it could not read, or was stopped): say so once.
+      if (this.worker === worker) this.onError(new Error(`the import worker stopped (exit code ${code})`));
+      this.retire();
+    });
     // Idle, it must not keep the process alive.
     worker.unref();
     this.worker = worker;
