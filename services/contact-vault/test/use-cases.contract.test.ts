@@ -29,7 +29,7 @@ import { upsertContact } from '../src/app/upsert-contact';
 import { VaultError, indexesOf, normalizeFields } from '../src/domain';
 import { indexKeyOf } from '../src/app/vault-deps';
 import type { AuditPublisher } from '../src/ports/audit-publisher';
-import type { ImportBatchWriter } from '../src/ports/import-batch-writer';
+import type { ContactWriteBatch, ImportBatchWriter } from '../src/ports/import-batch-writer';
 import { SqliteImportBatchWriter } from '../src/adapters/sqlite/sqlite-import-batch-writer';
 import type { VaultDeps } from '../src/app/vault-deps';
 import { canaries, findForbidden, forbiddenForms } from './support/canaries';
@@ -137,21 +137,59 @@ async function* asRows(rows: ImportRow[]): AsyncGenerator<ImportRow> {
   for (const row of rows) yield row;
 }
 
+/** `deps` whose batch writer writes contacts through `write`, which is handed the real writer. */
+function withBatchWrite(
+  deps: VaultDeps,
+  write: (batch: ContactWriteBatch, real: ImportBatchWriter) => Promise<boolean>,
+): VaultDeps {
+  const real = deps.importBatch!;
+  const writer: ImportBatchWriter = {
+    dataKeys: real.dataKeys,
+    readDataKeys: real.readDataKeys?.bind(real),
+    putDataKeys: (keys) => real.putDataKeys(keys),
+    writeContacts: (batch) => write(batch, real),
+  };
+  return { ...deps, importBatch: writer };
+}
+
 /** The batch writer of `deps`, counting the batches it wrote nothing of (lost a race, redone row by row). */
 function countingLosses(deps: VaultDeps): { deps: VaultDeps; lost: () => number } {
-  const writer = deps.importBatch!;
   let lost = 0;
-  const counting: ImportBatchWriter = {
-    dataKeys: writer.dataKeys,
-    readDataKeys: writer.readDataKeys?.bind(writer),
-    putDataKeys: (keys) => writer.putDataKeys(keys),
-    writeContacts: async (batch) => {
-      const written = await writer.writeContacts(batch);
-      if (!written) lost += 1;
-      return written;
+  const counting = withBatchWrite(deps, async (batch, real) => {
+    const written = await real.writeContacts(batch);
+    if (!written) lost += 1;
+    return written;
+  });
+  return { deps: counting, lost: () => lost };
+}
+
+/**
+ * The worker as an import's row preparer, counting the drafts it sealed under KEK version 1; `afterBatch` runs once a
+ * batch is prepared, before the import gets it.
+ */
+function countingDrafts(
+  worker: WorkerRowPreparer,
+  afterBatch: () => Promise<unknown> = async () => undefined,
+): { preparer: ImportRowPreparer; drafts: () => number } {
+  let drafts = 0;
+  const preparer: ImportRowPreparer = {
+    accepting: () => worker.accepting(),
+    async prepareMany(requests, keys) {
+      const results = await worker.prepareMany(requests, keys);
+      drafts += results.filter((r) => r?.draft?.dataKey.kekVersion === 1).length;
+      await afterBatch();
+      return results;
     },
+    close: () => worker.close(),
   };
-  return { deps: { ...deps, importBatch: counting }, lost: () => lost };
+  return { preparer, drafts: () => drafts };
+}
+
+/** The fields of a stored contact, opened with its data key as it is stored now. */
+async function openStored(deps: VaultDeps, tenantId: string, contactId: string): Promise<Record<string, string>> {
+  const stored = await deps.contacts.get(tenantId, contactId);
+  if (!stored) throw new Error(`no stored contact ${contactId}`);
+  return deps.cipher.open(tenantId, contactId, stored.record);
 }
 
 async function collect(gen: AsyncIterable<ImportRowResult>): Promise<ImportRowResult[]> {
@@ -695,17 +733,7 @@ describeRepositoryContract<Ctx>(
     it('seals in line instead of keeping a draft made under a KEK that a rotation replaced before the write', async () => {
       const worker = new WorkerRowPreparer();
       expect(await worker.whenReady()).toBe(true);
-      let drafts = 0;
-      const rotating: ImportRowPreparer = {
-        accepting: () => worker.accepting(),
-        async prepareMany(requests, keys) {
-          const results = await worker.prepareMany(requests, keys);
-          drafts += results.filter((r) => r?.draft?.dataKey.kekVersion === 1).length;
-          await ctx().keys.rotateKek(T1);
-          return results;
-        },
-        close: () => worker.close(),
-      };
+      const rotating = countingDrafts(worker, () => ctx().keys.rotateKek(T1));
       try {
         await ctx().keys.currentKek(T1);
         const rows = ['ann', 'bob'].map((n, i) => ({
@@ -713,8 +741,8 @@ describeRepositoryContract<Ctx>(
           row: String(i + 2),
           fields: { email: `${n}@example.com` },
         }));
-        const results = await collect(importContacts({ ...ctx().deps, rowPreparer: rotating }, asRows(rows)));
-        expect(drafts).toBe(2);
+        const results = await collect(importContacts({ ...ctx().deps, rowPreparer: rotating.preparer }, asRows(rows)));
+        expect(rotating.drafts()).toBe(2);
         for (const r of results) expect((await ctx().stores.dataKeys.get(T1, r.contactId))?.kekVersion).toBe(2);
       } finally {
         await worker.close();
@@ -728,16 +756,7 @@ describeRepositoryContract<Ctx>(
       await upsertContact(ctx().deps, { tenantId: T1, fields: { email: 'xena@example.com' } });
       const worker = new WorkerRowPreparer();
       expect(await worker.whenReady()).toBe(true);
-      let drafts = 0;
-      const counting: ImportRowPreparer = {
-        accepting: () => worker.accepting(),
-        async prepareMany(requests, keys) {
-          const results = await worker.prepareMany(requests, keys);
-          drafts += results.filter((r) => r?.draft?.dataKey.kekVersion === 1).length;
-          return results;
-        },
-        close: () => worker.close(),
-      };
+      const counting = countingDrafts(worker);
       let kekLookups = 0;
       let rotated = false;
       const keys = new Proxy(ctx().keys, {
@@ -769,14 +788,15 @@ describeRepositoryContract<Ctx>(
           { email: 'ann@example.com' },
           { email: 'bob@example.com' },
         ].map((fields, i) => ({ tenantId: T1, row: String(i + 2), fields }));
-        const results = await collect(importContacts({ ...ctx().deps, keys, rowPreparer: counting }, asRows(rows)));
+        const results = await collect(
+          importContacts({ ...ctx().deps, keys, rowPreparer: counting.preparer }, asRows(rows)),
+        );
         expect(results.map((r) => r.result)).toEqual(['updated', 'created', 'created']);
-        expect(drafts).toBe(3);
+        expect(counting.drafts()).toBe(3);
         expect(rotated).toBe(true);
         for (const r of results.slice(1)) {
           expect((await ctx().stores.dataKeys.get(T1, r.contactId))?.kekVersion).toBe(2);
-          const stored = await ctx().deps.contacts.get(T1, r.contactId);
-          expect(await ctx().deps.cipher.open(T1, r.contactId, stored!.record)).toHaveProperty('email');
+          expect(await openStored(ctx().deps, T1, r.contactId)).toHaveProperty('email');
         }
       } finally {
         await worker.close();
@@ -786,52 +806,33 @@ describeRepositoryContract<Ctx>(
     it('after a batch write that failed part-way, keeps the keys of the contacts that landed', async () => {
       // A batch written in steps (MongoDB) can fail after some of its new contacts went in: the import stops with the
       // error, and the contacts already stored must still open.
-      const writer = ctx().deps.importBatch!;
       let created: string[] = [];
-      const failing: ImportBatchWriter = {
-        dataKeys: writer.dataKeys,
-        readDataKeys: writer.readDataKeys?.bind(writer),
-        putDataKeys: (keys) => writer.putDataKeys(keys),
-        writeContacts: async (batch) => {
-          created = batch.creates.map((c) => c.contact.contactId);
-          // Ann's contact lands; Bob's does not.
-          await writer.writeContacts({
-            ...batch,
-            claims: batch.claims.slice(0, 1),
-            creates: batch.creates.slice(0, 1),
-          });
-          throw new Error('the connection dropped part-way through the batch');
-        },
-      };
+      const failing = withBatchWrite(ctx().deps, async (batch, real) => {
+        created = batch.creates.map((c) => c.contact.contactId);
+        // Ann's contact lands; Bob's does not.
+        await real.writeContacts({ ...batch, claims: batch.claims.slice(0, 1), creates: batch.creates.slice(0, 1) });
+        throw new Error('the connection dropped part-way through the batch');
+      });
       const rows = ['ann', 'bob'].map((n, i) => ({
         tenantId: T1,
         row: String(i + 2),
         fields: { email: `${n}@example.com` },
       }));
-      await expect(collect(importContacts({ ...ctx().deps, importBatch: failing }, asRows(rows)))).rejects.toThrow(
-        'the connection dropped',
-      );
+      await expect(collect(importContacts(failing, asRows(rows)))).rejects.toThrow('the connection dropped');
       expect(created).toHaveLength(2);
       const [landed, lost] = created as [string, string];
-      const stored = await ctx().deps.contacts.get(T1, landed);
-      expect(await ctx().deps.cipher.open(T1, landed, stored!.record)).toEqual({ email: 'ann@example.com' });
+      expect(await openStored(ctx().deps, T1, landed)).toEqual({ email: 'ann@example.com' });
       expect(await ctx().deps.contacts.get(T1, lost)).toBeUndefined();
     });
 
     it('drops the new keys of a batch whose write reports that nothing was written', async () => {
-      const writer = ctx().deps.importBatch!;
       let created: string[] = [];
-      const losing: ImportBatchWriter = {
-        dataKeys: writer.dataKeys,
-        readDataKeys: writer.readDataKeys?.bind(writer),
-        putDataKeys: (keys) => writer.putDataKeys(keys),
-        writeContacts: async (batch) => {
-          created = batch.creates.map((c) => c.contact.contactId);
-          return false; // as after a lost race: the import then goes row by row
-        },
-      };
+      const losing = withBatchWrite(ctx().deps, async (batch) => {
+        created = batch.creates.map((c) => c.contact.contactId);
+        return false; // as after a lost race: the import then goes row by row
+      });
       const rows = [{ tenantId: T1, row: '2', fields: { email: 'ann@example.com' } }];
-      const [result] = await collect(importContacts({ ...ctx().deps, importBatch: losing }, asRows(rows)));
+      const [result] = await collect(importContacts(losing, asRows(rows)));
       expect(result?.result).toBe('created');
       expect(created).toHaveLength(1);
       expect(created[0]).not.toBe(result!.contactId);

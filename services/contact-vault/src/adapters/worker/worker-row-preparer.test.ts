@@ -2,6 +2,7 @@ import { KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import {
   ContactCipher,
   DecryptionError,
@@ -27,6 +28,25 @@ const ROWS: { fields: RawContactFields; policy: { defaultRegion?: string; foldEm
   { fields: { name: 'only a name' }, policy: {} },
   { fields: { email: 'x@example.com', name: 'bad\u202ename' }, policy: {} },
 ];
+
+/**
+ * A started preparer whose reported failures are collected, busy with a request of enough rows to last a good while (so
+ * whatever the test does to its worker happens before it can answer).
+ */
+async function busyPreparer() {
+  const errors: unknown[] = [];
+  const preparer = new WorkerRowPreparer((error) => errors.push(error));
+  expect(await preparer.whenReady()).toBe(true);
+  const rows = Array.from({ length: 20_000 }, (_, i) => ROWS[i % ROWS.length]!);
+  const inFlight = preparer.prepareMany(rows);
+  const worker = (preparer as unknown as { worker: Worker }).worker;
+  /** Whether the request was left wholly to the caller. */
+  const leftToCaller = async (): Promise<boolean> => {
+    const answered = await inFlight;
+    return rows.every((_, i) => answered[i] === undefined);
+  };
+  return { preparer, errors, worker, leftToCaller };
+}
 
 function inThread(row: (typeof ROWS)[number]) {
   try {
@@ -127,33 +147,20 @@ describe('WorkerRowPreparer', () => {
   });
 
   it('fails safe: a reply that cannot be read gives the worker up, and the waiting batch is left to the caller', async () => {
-    const errors: unknown[] = [];
-    const preparer = new WorkerRowPreparer((error) => errors.push(error));
-    expect(await preparer.whenReady()).toBe(true);
-    const many = Array.from({ length: 20_000 }, (_, i) => ROWS[i % ROWS.length]!);
-    const inFlight = preparer.prepareMany(many);
+    const { preparer, errors, worker, leftToCaller } = await busyPreparer();
     // What Node emits when a message from the worker fails to deserialise (not something these plain rows can cause).
-    const worker = (preparer as unknown as { worker: NodeJS.EventEmitter }).worker;
     const unreadable = new Error('unreadable reply');
     worker.emit('messageerror', unreadable);
-    const answered = await inFlight;
-    expect(many.map((_, i) => answered[i])).toEqual(many.map(() => undefined));
+    expect(await leftToCaller()).toBe(true);
     expect(errors).toEqual([unreadable]);
     expect(preparer.accepting()).toBe(false);
     await preparer.close();
   });
 
   it('fails safe: a worker that dies mid-request, or is gone, leaves every row to the caller; nothing hangs', async () => {
-    const errors: unknown[] = [];
-    const preparer = new WorkerRowPreparer((error) => errors.push(error));
-    expect(await preparer.whenReady()).toBe(true);
-    // Enough rows to keep the worker busy for a good while, so it is stopped before it can answer.
-    const many = Array.from({ length: 20_000 }, (_, i) => ROWS[i % ROWS.length]!);
-    const inFlight = preparer.prepareMany(many);
-    const worker = (preparer as unknown as { worker: { terminate(): Promise<number> } }).worker;
+    const { preparer, errors, worker, leftToCaller } = await busyPreparer();
     await worker.terminate();
-    const died = await inFlight;
-    expect(many.map((_, i) => died[i])).toEqual(many.map(() => undefined));
+    expect(await leftToCaller()).toBe(true);
     expect(await preparer.prepareMany(ROWS)).toEqual(ROWS.map(() => undefined));
     expect(await preparer.whenReady()).toBe(false);
     expect(preparer.accepting()).toBe(false);
@@ -163,12 +170,9 @@ describe('WorkerRowPreparer', () => {
   });
 
   it('reports no failure when it is closed mid-request, and the request still settles', async () => {
-    const errors: unknown[] = [];
-    const preparer = new WorkerRowPreparer((error) => errors.push(error));
-    expect(await preparer.whenReady()).toBe(true);
-    const inFlight = preparer.prepareMany(ROWS);
+    const { preparer, errors, leftToCaller } = await busyPreparer();
     await preparer.close();
-    await inFlight;
+    expect(await leftToCaller()).toBe(true);
     expect(errors).toEqual([]);
   });
 });
