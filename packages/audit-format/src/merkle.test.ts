@@ -1,6 +1,8 @@
-// Known answers from the project's shared, independently checked vectors (../shared/vectors/rfc6962.json next to the
-// repository; DESIGN.md invariant 4). Read in full: leaves, empty root, roots 1–8, inclusion and consistency proofs.
-import vectors from '../../../../shared/vectors/rfc6962.json';
+// Known answers from the project's independently checked vectors (DESIGN.md invariant 4), kept in the repository
+// (test/rfc6962.json, a copy of shared/vectors/rfc6962.json, so a clone alone runs them; test/vectors.test.ts keeps the copy
+// equal to the shared file wherever that sits beside the repository). Read in full: leaves, empty root, roots 1–8,
+// inclusion and consistency proofs.
+import vectors from '../test/rfc6962.json';
 import {
   ProofError,
   type ProofResult,
